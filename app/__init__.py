@@ -1,0 +1,1 @@
+"""Cross-Entropy Explainer: every stage of nn.CrossEntropyLoss, computed and shown."""

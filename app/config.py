@@ -1,0 +1,44 @@
+"""Settings, read once from the environment (prefix APP_) and handed out through a dependency."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "cifar_net.pth"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="APP_", env_file=".env", extra="ignore")
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    weights: Path = DEFAULT_WEIGHTS
+    # Training metrics shown by GET /model; default: the JSON beside the weights.
+    metrics: Path | None = None
+    torch_threads: int | None = None
+
+    # Caps on what one request may ask of the server (documented in the README).
+    max_json_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_logits: int = 1_000_000
+    max_dims: int = 8
+    max_classes: int = 100_000
+    max_images: int = 64
+    max_image_pixels: int = 40_000_000
+
+    log_json: bool = False
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.metrics or self.weights.with_suffix(".json")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
