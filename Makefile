@@ -1,0 +1,70 @@
+# Two commands: `make run` serves the app, `make test` runs the whole suite. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Which torch build: the default takes the CPU wheel this project is developed with. Elsewhere, e.g.
+#   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu      (CPU only, small)
+#   make run TORCH_INDEX=https://download.pytorch.org/whl/cu128    (CUDA 12.8)
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+DATA ?= ../shared/data/cifar10-jpeg.tar.gz
+EPOCHS ?= 60
+WEIGHTS ?= app/weights/cifar_net.pth
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck unit browser-deps train bench soak format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m app --host $(HOST) --port $(PORT)
+
+test: lint typecheck unit
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev browser-deps
+	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium; install it when missing and we may (root on Debian).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the browser tests will be skipped (apt-get install chromium)"; fi; }
+
+train: $(VENV)/.installed
+	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --out $(WEIGHTS)
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
+soak: $(VENV)/.dev
+	$(BIN)/python -m bench.soak
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

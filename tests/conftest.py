@@ -1,0 +1,50 @@
+"""Shared fixtures: an app with small random weights, so API tests never depend on training."""
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.config import Settings, get_settings
+from app.main import create_app
+from app.model import Net
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "cifar_net.pth"
+    torch.save(Net().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(random_weights: Path) -> Settings:
+    return Settings(weights=random_weights, device="cpu")
+
+
+def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """An app whose lifespan and dependencies both see `settings`."""
+    monkeypatch.setattr("app.main.get_settings", lambda: settings)
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: settings
+    return app
+
+
+@pytest.fixture
+def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with TestClient(build_app(settings, monkeypatch)) as c:
+        yield c
+
+
+def image_bytes(
+    color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (32, 32), fmt: str = "PNG"
+) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
