@@ -15,7 +15,7 @@ WEIGHTS ?= app/weights/cifar_net.pth
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit browser-deps train bench soak format clean
+.PHONY: run test lint typecheck unit browser-deps train accuracy bench soak format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ browser-deps:
 
 train: $(VENV)/.installed
 	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --out $(WEIGHTS)
+
+# Test accuracy of the served weights, through POST /predict, on the 10,000 test images.
+accuracy: $(VENV)/.dev
+	$(BIN)/python -m bench.accuracy --data $(DATA)
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
