@@ -2,7 +2,7 @@
 
     python -m bench.accuracy [--data ../shared/data/cifar10-jpeg.tar.gz] [--url http://127.0.0.1:8000]
 
-Without --url the app runs in process, with the weights APP_WEIGHTS names (default: the shipped ones).
+Without --url the app runs in process with the weights APP_WEIGHTS names (default: shipped).
 """
 
 import argparse
