@@ -131,13 +131,15 @@ class Progress:
         self.live = stream is not None and stream.isatty()
         self.last = 0.0
 
-    def update(self, text: str, done: int, total: int, force: bool = False) -> None:
-        if self.stream is None or not self.live:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.2:
-            return
-        self.last = now
+    def due(self) -> bool:
+        """Whether the bar should be redrawn now (at most five times a second)."""
+        if not self.live or time.monotonic() - self.last < 0.2:
+            return False
+        self.last = time.monotonic()
+        return True
+
+    def update(self, text: str, done: int, total: int) -> None:
+        assert self.stream is not None
         filled = int(24 * done / max(1, total))
         self.stream.write(f"\r[{'#' * filled}{'.' * (24 - filled)}] {text}\x1b[K")
         self.stream.flush()
@@ -232,13 +234,14 @@ def train(
             with torch.no_grad():
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
-            seen = min(start + config.batch_size, count)
-            progress.update(
-                f"epoch {epoch + 1}/{config.epochs} {seen}/{count} "
-                f"loss {float(loss_sum) / seen:.3f} acc {int(correct) / seen:.1%}",
-                seen,
-                count,
-            )
+            if progress.due():
+                seen = min(start + config.batch_size, count)
+                progress.update(
+                    f"epoch {epoch + 1}/{config.epochs} {seen}/{count} "
+                    f"loss {float(loss_sum) / seen:.3f} acc {int(correct) / seen:.1%}",
+                    seen,
+                    count,
+                )
         confusion = evaluate(net, data.test_images, data.test_labels, config)
         history["train_loss"].append(round(float(loss_sum) / count, 5))
         history["train_accuracy"].append(round(int(correct) / count, 5))

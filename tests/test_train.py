@@ -1,5 +1,6 @@
 """Training on tiny datasets in every layout: weights, metrics JSON, reproducibility."""
 
+import io
 import itertools
 import json
 import subprocess
@@ -11,8 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from app.data import load_cifar10
 from app.images import normalize
-from app.train import RECIPES, TrainConfig, augment, lr_factor, main
+from app.train import RECIPES, TrainConfig, augment, lr_factor, main, train
 from tests.test_data import make_batches, make_folder, make_tar
 
 REPO = Path(__file__).resolve().parents[1]
@@ -223,3 +225,17 @@ def test_command_line_entry_point(layouts: dict[str, Path], tmp_path: Path) -> N
     metrics = json.loads(out.with_suffix(".json").read_text())
     assert metrics["train_images"] == 10 and metrics["data_limit_per_class"] == 1
     assert metrics["command"] == "python -m app.train " + " ".join(argv)
+
+
+def test_progress_bar_on_a_terminal(layouts: dict[str, Path], tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    config = TrainConfig(epochs=1, batch_size=8, device="cpu")
+    net, metrics = train(load_cifar10(layouts["folder"]), config, stream)
+    text = stream.getvalue()
+    assert "\r[" in text and "epoch 1/1 8/40 loss" in text
+    assert "test" in text.splitlines()[-1]
+    assert metrics["epochs"] == 1 and not net.training
