@@ -441,6 +441,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "行是真实类别，列是预测类别；对角线上是预测正确的数量。",
     ),
     "model.curves.h": ("Training curves", "训练曲线"),
+    "model.training.h": ("How it was trained", "训练方式"),
     # Strings for the scripts (plain text, {name} placeholders)
     "js.loading": ("Running the network…", "正在运行网络…"),
     "js.computing": ("Computing…", "计算中…"),
@@ -542,6 +543,18 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "这份权重没有附带训练指标。",
     ),
     "js.chance": ("chance (10%)", "随机猜测（10%）"),
+    "js.train_acc": ("training accuracy", "训练准确率"),
+    "js.tr_epochs": ("Epochs", "训练轮数"),
+    "js.tr_batch_size": ("Batch size", "批次大小"),
+    "js.tr_lr": ("Learning rate", "学习率"),
+    "js.tr_augmentation": ("Augmentation", "数据增强"),
+    "js.tr_schedule": ("Optimiser and schedule", "优化器与学习率调度"),
+    "js.tr_train_images": ("Training pictures", "训练图片数"),
+    "js.tr_test_images": ("Test pictures", "测试图片数"),
+    "js.tr_train_time": ("Training time", "训练时间"),
+    "js.tr_trained_on": ("Trained on", "训练设备"),
+    "js.tr_torch": ("PyTorch", "PyTorch 版本"),
+    "js.tr_seed": ("Random seed", "随机种子"),
 }
 
 # CIFAR-10 class names as shown on the Chinese pages (the API speaks English names).

@@ -4,7 +4,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.assets import STATIC_DIR, asset_url
@@ -72,6 +72,32 @@ def sandbox(request: Request) -> HTMLResponse:
     return _render(request, "sandbox.html", "sandbox")
 
 
+def prefers_html(request: Request) -> bool:
+    """True when the Accept header ranks text/html at least as high as application/json."""
+    ranks: dict[str, float] = {}
+    for part in request.headers.get("accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranks[media.strip().lower()] = max(quality, ranks.get(media.strip().lower(), 0.0))
+    html = ranks.get("text/html", 0.0)
+    return html > 0 and html >= ranks.get("application/json", 0.0)
+
+
 @router.get("/model", response_class=HTMLResponse)
-def model(request: Request) -> HTMLResponse:
-    return _render(request, "model.html", "model")
+def model(request: Request) -> Response:
+    """The model card for browsers; any other client gets the JSON card of GET /model."""
+    if not prefers_html(request):
+        from app import api  # the JSON answer stays the API's own
+
+        response: Response = api.model(request.app.state.classifier)
+    else:
+        response = _render(request, "model.html", "model")
+    response.headers["Vary"] = "Accept, Accept-Language"
+    return response

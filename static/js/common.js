@@ -1,5 +1,5 @@
 /* Shared helpers for every page: strings, number formatting, DOM building, API calls, charts.
- * Everything that shows text a user typed or uploaded goes through textContent, never innerHTML. */
+ * Everything that shows text a user typed or uploaded goes through textContent, never parsed as HTML. */
 "use strict";
 
 window.CEX = (function () {

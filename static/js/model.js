@@ -39,9 +39,8 @@
     }], {
       height: 380, margin: { l: 10, r: 60, t: 8, b: 40 },
       yaxis: { autorange: "reversed", type: "category", tickfont: { family: FONT } },
-      xaxis: { range: [0, 1.12], tickformat: ".0%", title: { text: s("accuracy") } },
+      xaxis: { range: [0, 1.12], tickformat: ".0%", title: { text: s("accuracy") + " · ┊ " + s("chance") } },
       shapes: [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: 0.1, x1: 0.1, line: { color: "#8c95a8", dash: "dot", width: 2 } }],
-      annotations: [{ yref: "paper", y: 1, x: 0.1, xanchor: "left", yanchor: "top", text: s("chance"), showarrow: false, font: { size: 12, color: "#5b6478" } }],
     });
   }
 
@@ -60,21 +59,51 @@
     });
   }
 
+  /** Per-epoch series: {history: {train_loss: [...], ...}} or a list of per-epoch records. */
+  function series(m) {
+    if (m.history && Array.isArray(m.history.train_loss)) return m.history;
+    if (Array.isArray(m.epochs)) {
+      const pick = (k) => m.epochs.map((e) => (e ? e[k] : null));
+      return { train_loss: pick("train_loss"), train_accuracy: pick("train_accuracy"), test_accuracy: pick("test_accuracy") };
+    }
+    return null;
+  }
+
   function curves(m) {
-    const epochs = m.epochs || [];
-    if (!epochs.length) return;
-    const x = epochs.map((e, k) => (e && e.epoch !== undefined ? e.epoch : k + 1));
-    const loss = epochs.map((e) => (e ? e.train_loss : null));
-    const acc = epochs.map((e) => (e ? e.test_accuracy : null));
-    plot(document.querySelector('[data-chart="curves"]'), [
-      { type: "scatter", mode: "lines+markers", name: s("train_loss"), x: x, y: loss, line: { color: color("nll"), width: 3 } },
-      { type: "scatter", mode: "lines+markers", name: s("test_acc"), x: x, y: acc, yaxis: "y2", line: { color: color("softmax"), width: 3 } },
-    ], {
+    const h = series(m);
+    if (!h || !h.train_loss.length) {
+      document.querySelector('[data-chart="curves"]').closest(".panel").hidden = true;
+      return;
+    }
+    const x = h.train_loss.map((_, k) => k + 1);
+    const traces = [
+      { type: "scatter", mode: "lines+markers", name: s("train_loss"), x: x, y: h.train_loss, line: { color: color("nll"), width: 3 } },
+      { type: "scatter", mode: "lines+markers", name: s("test_acc"), x: x, y: h.test_accuracy, yaxis: "y2", line: { color: color("softmax"), width: 3 } },
+    ];
+    if (h.train_accuracy && h.train_accuracy.some((v) => v !== null && v !== undefined)) {
+      traces.push({ type: "scatter", mode: "lines", name: s("train_acc"), x: x, y: h.train_accuracy, yaxis: "y2", line: { color: color("softmax"), width: 2, dash: "dot" } });
+    }
+    plot(document.querySelector('[data-chart="curves"]'), traces, {
       height: 380, showlegend: true, legend: { orientation: "h", y: 1.14, x: 0 }, margin: { t: 40, r: 60 },
-      xaxis: { title: { text: s("epoch") }, dtick: 1 },
+      xaxis: { title: { text: s("epoch") }, nticks: 12 },
       yaxis: { title: { text: s("train_loss") }, rangemode: "tozero" },
       yaxis2: { title: { text: s("test_acc") }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1], showgrid: false },
     });
+  }
+
+  function training(m) {
+    const dl = document.getElementById("training");
+    const fields = [
+      ["epochs", m.epochs], ["batch_size", m.batch_size], ["lr", m.lr], ["augmentation", m.augmentation],
+      ["schedule", m.schedule], ["train_images", m.train_images], ["test_images", m.test_images],
+      ["train_time", typeof m.train_time_s === "number" ? (m.train_time_s / 60).toFixed(1) + " min" : null],
+      ["trained_on", m.device], ["torch", m.torch_version], ["seed", m.seed],
+    ].filter((f) => f[1] !== undefined && f[1] !== null && typeof f[1] !== "object");
+    clear(dl);
+    for (const [k, v] of fields) {
+      dl.append(el("div", null, [el("dt", { text: s("tr_" + k) }), el("dd", { text: typeof v === "number" ? v.toLocaleString("en-US") : String(v) })]));
+    }
+    dl.closest(".panel").hidden = fields.length === 0;
   }
 
   async function start() {
@@ -97,6 +126,7 @@
       return;
     }
     stat("accuracy", pct(m.test_accuracy));
+    training(m);
     status.hidden = true;
     perClass(m);
     confusion(m, classes || Object.keys(m.per_class_accuracy || {}));
