@@ -31,6 +31,7 @@
   let timer = 0;
   let abort = null;
   let editedAt = 0;
+  let rendered = false; // the first answer also waits for the page to load: not an edit
 
   function num(text, fallback) {
     const v = Number(text);
@@ -301,8 +302,11 @@
     }
     render(res);
     const ms = Math.round(performance.now() - started);
-    latencyEl.textContent = s("updated", { ms: ms });
-    lossOut.dataset.latencyMs = String(ms);
+    if (rendered) {
+      latencyEl.textContent = s("updated", { ms: ms });
+      lossOut.dataset.latencyMs = String(ms);
+    }
+    rendered = true;
     lossOut.dataset.pending = "false";
     editedAt = 0;
   }

@@ -175,9 +175,9 @@
       y: per,
       marker: { color: colors },
       text: per.map((v) => fmt(v)),
-      textposition: "outside",
-      cliponaxis: false,
-      textfont: { family: MONO, size: 12 },
+      textposition: "inside",
+      insidetextanchor: "middle",
+      textfont: { family: MONO, size: 13, color: "#fff" },
       hovertemplate: "%{x}: %{y:.6f}<extra></extra>",
     }], {
       height: 280,
