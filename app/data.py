@@ -64,11 +64,10 @@ def load_cifar10(path: Path, limit: int | None = None, workers: int = 1) -> Cifa
         raise DataError(f"dataset not found: {path}")
     if path.is_file() and tarfile.is_tarfile(path):
         return _read_tar(path, limit, workers)
-    if path.is_dir() and (path / BATCH_FILES["test"][0]).is_file():
-        return _read_batches(path, limit)
-    if path.is_dir() and ((path / "cifar-10-batches-py" / BATCH_FILES["test"][0]).is_file()):
-        return _read_batches(path / "cifar-10-batches-py", limit)
     if path.is_dir():
+        for folder in (path, path / "cifar-10-batches-py"):
+            if (folder / "test_batch").is_file():
+                return _read_batches(folder, limit)
         return _read_folder(path, limit, workers)
     raise DataError(
         f"{path.name}: not a tar archive, an image folder or a cifar-10-batches-py folder"
