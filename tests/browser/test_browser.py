@@ -262,10 +262,20 @@ def test_screenshots(open_page: Any, server: str) -> None:
         ("/sandbox", "?lang=zh-CN", 390, "sandbox-phone-zh"),
         ("/", "", 390, "explainer-phone"),
     ]
+    def shoot(page: Any, name: str, width: int, top: str | None = None) -> None:
+        """At most 2400 px of the page (from the element `top`, if given), to keep files small."""
+        y = page.eval_on_selector(top, "e => e.getBoundingClientRect().top + scrollY") if top else 0
+        height = page.evaluate("document.documentElement.scrollHeight") - y
+        clip = {"x": 0, "y": y, "width": width, "height": min(2400, height)}
+        page.screenshot(path=SHOTS / f"{name}.png", full_page=True, clip=clip)
+
     for path, query, width, name in shots:
         page = load(open_page(width=width), server, path, query)
         page.wait_for_timeout(400)
-        page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+        shoot(page, name, width)
+        if name == "explainer":
+            shoot(page, "explainer-stages", width, "#stages-h")
+            shoot(page, "explainer-mistakes", width, "#mistakes-h")
     page = load(open_page(width=1280), server, "/upload")
     page.locator(".gallery-item").nth(6).click()
     until(page, "document.querySelectorAll('.result dd').length >= 3")
@@ -275,4 +285,4 @@ def test_screenshots(open_page: Any, server: str) -> None:
         page.wait_for_timeout(400)
     until(page, "document.querySelectorAll('.result dd').length >= 9")
     page.wait_for_timeout(400)
-    page.screenshot(path=SHOTS / "upload.png", full_page=True)
+    shoot(page, "upload", 1280)
