@@ -183,7 +183,8 @@
       height: 280,
       shapes: shapes,
       annotations: typeof res.loss === "number" ? [{
-        xref: "paper", x: 1, y: res.loss, yanchor: "bottom", xanchor: "right", showarrow: false,
+        xref: "paper", x: 0, y: res.loss, yanchor: "bottom", xanchor: "left", showarrow: false,
+        bgcolor: "rgba(255,255,255,0.9)",
         text: (ctx.reduction === "sum" ? "Σ" : s("mean_line")) + " " + fmt(res.loss),
         font: { family: MONO, color: color("nll"), size: 13 },
       }] : [],
