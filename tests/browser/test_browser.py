@@ -262,6 +262,7 @@ def test_screenshots(open_page: Any, server: str) -> None:
         ("/sandbox", "?lang=zh-CN", 390, "sandbox-phone-zh"),
         ("/", "", 390, "explainer-phone"),
     ]
+
     def shoot(page: Any, name: str, width: int, top: str | None = None) -> None:
         """At most 2400 px of the page (from the element `top`, if given), to keep files small."""
         y = page.eval_on_selector(top, "e => e.getBoundingClientRect().top + scrollY") if top else 0
