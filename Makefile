@@ -45,12 +45,13 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev browser-deps
 	$(BIN)/pytest
 
-# The browser tests drive Debian's chromium; install it when missing and we may (root on Debian).
+# The browser tests drive Debian's chromium (and CJK fonts, so Chinese pages render in screenshots);
+# install them when missing and we may (root on Debian).
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && { dpkg -s fonts-noto-cjk >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing chromium and fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium not found: the browser tests will be skipped (apt-get install chromium)"; fi; }
 
 train: $(VENV)/.installed

@@ -45,8 +45,8 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.include_router(pages.router)  # first: GET /model serves the card page to browsers
     app.include_router(api.router)
-    app.include_router(pages.router)
     app.include_router(docs.router)
     app.mount("/static", static_app(), name="static")
     errors.install(app)

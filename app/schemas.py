@@ -24,7 +24,7 @@ ANSWER: dict[str, Any] = {
         },
     ]
 }
-TUTORIAL_LOGITS = [-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6]
+TUTORIAL_LOGITS: list[Any] = [-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6]
 
 
 class BodyError(ValueError):
@@ -62,7 +62,8 @@ class LossRequest(BaseModel):
         "probabilities (the logits' own shape).",
         json_schema_extra=NESTED,
     )
-    weight: Any = Field(
+    # A list here (JSON text is for multipart forms only); its values are checked by to_tensor.
+    weight: list[Any] | None = Field(
         None,
         description="A manual rescaling weight per class, length C.",
         json_schema_extra={
@@ -122,15 +123,17 @@ class ImageResult(BaseModel):
     format: str
     original_size: tuple[int, int]
     predicted_class: str
-    label: int | None
+    label: int | None = Field(description="The label sent for this image, if any.")
+    target: int = Field(description="The class index used as target: the label, else the prediction.")
     preview: str = Field(description="data:image/png;base64 URL of the 32x32 picture the Net saw.")
 
 
 class PredictAnswer(LossStages):
     images: list[ImageResult]
     classes: list[str]
-    target_source: Literal["labels", "predicted"] = Field(
-        description="Where the target came from: the labels sent, or the predicted classes."
+    target_source: Literal["labels", "predicted", "mixed"] = Field(
+        description="Where the targets came from: the labels sent, the predicted classes, or "
+        "both (an empty label means: use the prediction for that image)."
     )
 
 
