@@ -339,31 +339,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m app.train",
         description="Train the CIFAR-10 tutorial's Net and write its weights and metrics.",
     )
+
+    def setting(flag: str, text: str = "", **kwargs: Any) -> None:
+        """A TrainConfig field as a flag whose help shows both recipes' values."""
+        field = flag.removeprefix("--").replace("-", "_")
+        ours, theirs = getattr(RECIPES["default"], field), getattr(RECIPES["tutorial"], field)
+        note = f"default {ours}" + ("" if ours == theirs else f"; tutorial recipe {theirs}")
+        parser.add_argument(flag, help=f"{text} ({note})".lstrip(), **kwargs)
+
+    parser.add_argument("--data", type=Path, required=True, help="tar.gz, folder or batches")
+    parser.add_argument("--out", type=Path, required=True, help="weights; metrics go beside")
     parser.add_argument(
-        "--data", type=Path, required=True, help="tar.gz, image folder or cifar-10-batches-py"
+        "--recipe", choices=sorted(RECIPES), default="default", help="preset the flags override"
     )
-    parser.add_argument(
-        "--out", type=Path, required=True, help="weights file; metrics go beside it as .json"
-    )
-    parser.add_argument(
-        "--recipe",
-        choices=sorted(RECIPES),
-        default="default",
-        help="preset; flags below override it",
-    )
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--momentum", type=float)
-    parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--label-smoothing", type=float)
-    parser.add_argument("--warmup-epochs", type=float)
-    parser.add_argument("--schedule", choices=["onecycle", "constant"])
-    parser.add_argument("--crop-padding", type=int, help="random translation in pixels; 0: none")
-    parser.add_argument("--flip", action=argparse.BooleanOptionalAction)
-    parser.add_argument("--clean-epochs", type=int, help="last epochs without augmentation")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    setting("--epochs", type=int)
+    setting("--batch-size", type=int)
+    setting("--lr", type=float, text="peak learning rate")
+    setting("--momentum", type=float)
+    setting("--nesterov", action=argparse.BooleanOptionalAction)
+    setting("--weight-decay", type=float)
+    setting("--label-smoothing", type=float)
+    setting("--warmup-epochs", type=float)
+    setting("--schedule", choices=["onecycle", "constant"])
+    setting("--crop-padding", type=int, text="random translation in pixels, 0 for none")
+    setting("--flip", action=argparse.BooleanOptionalAction, text="random horizontal flips")
+    setting("--clean-epochs", type=int, text="last epochs without augmentation")
+    setting("--seed", type=int)
+    setting("--device", choices=["auto", "cpu", "cuda"])
+    setting("--channels-last", action=argparse.BooleanOptionalAction, text="memory format")
     parser.add_argument("--limit", type=int, help="at most this many images per class and split")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's)")
     parser.add_argument("--workers", type=int, default=2, help="processes decoding JPEGs")
