@@ -1,0 +1,186 @@
+"""Smoke tests of the benchmark code: no timing is asserted here, that is what `make bench` does."""
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fastapi.testclient import TestClient
+
+from app.responses import accepts_gzip
+from bench import engine, page, training
+from bench.floor import create_floor_app
+from bench.load import Load, LoadResult, parse_wrk
+from bench.payloads import Picture, cifar_jpegs, loss_body, multipart_body, synthesized_jpegs
+from bench.server import Server
+
+WRK_OUTPUT = """\
+Running 3s test @ http://127.0.0.1:8000/loss
+  1 threads and 4 connections
+  Latency Distribution
+     50%  392.00us
+     99%   10.03ms
+  7242 requests in 3.01s, 1.04MB read
+  Non-2xx or 3xx responses: 2
+Requests/sec:   2406.00
+"""
+
+
+@pytest.fixture(scope="module")
+def floor(random_weights: Path) -> TestClient:
+    return TestClient(create_floor_app(random_weights))
+
+
+def test_floor_loss_is_f_cross_entropy(floor: TestClient) -> None:
+    body = loss_body(8)
+    r = floor.post("/loss", content=body.data, headers={"content-type": body.content_type})
+    assert r.status_code == 200, r.text
+    sent = json.loads(body.data)
+    expected = F.cross_entropy(
+        torch.tensor(sent["logits"], dtype=torch.float64), torch.tensor(sent["target"])
+    )
+    assert r.json()["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_floor_loss_takes_the_options(floor: TestClient) -> None:
+    payload = {
+        "logits": [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]],
+        "target": [0, 2],
+        "weight": [1.0, 2.0, 0.5],
+        "reduction": "none",
+        "label_smoothing": 0.1,
+    }
+    r = floor.post("/loss", json=payload)
+    expected = F.cross_entropy(
+        torch.tensor(payload["logits"], dtype=torch.float64),
+        torch.tensor(payload["target"]),
+        weight=torch.tensor(payload["weight"], dtype=torch.float64),
+        reduction="none",
+        label_smoothing=0.1,
+    )
+    assert r.json()["loss"] == pytest.approx(expected.tolist(), rel=1e-12)
+
+
+def test_floor_predict_answers_logits_and_loss(floor: TestClient) -> None:
+    pictures = synthesized_jpegs(3)
+    body = multipart_body(pictures)
+    r = floor.post("/predict", content=body.data, headers={"content-type": body.content_type})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["logits"]) == 3 and all(len(row) == 10 for row in r.json()["logits"])
+    assert r.json()["loss"] > 0
+
+
+def test_floor_and_app_agree_on_predict(floor: TestClient, client: TestClient) -> None:
+    """The same weights and pictures give the same logits: the floor does the same work."""
+    pictures, _ = cifar_jpegs(4)
+    body = multipart_body(pictures)
+    headers = {"content-type": body.content_type}
+    ours = floor.post("/predict", content=body.data, headers=headers).json()
+    theirs = client.post("/predict", content=body.data, headers=headers).json()
+    assert torch.allclose(
+        torch.tensor(ours["logits"], dtype=torch.float64),
+        torch.tensor(theirs["logits"], dtype=torch.float64),
+        atol=1e-5,
+    )
+    assert theirs["target_source"] == "labels"
+
+
+def test_pictures_come_with_labels() -> None:
+    pictures, source = cifar_jpegs(12)
+    assert len(pictures) == 12 and source
+    assert all(isinstance(p, Picture) and p.data[:2] == b"\xff\xd8" for p in pictures)
+
+
+def test_wrk_output_is_read() -> None:
+    result = parse_wrk(WRK_OUTPUT)
+    assert result == LoadResult(requests=7242, seconds=3.01, errors=2, p50_ms=0.392)
+    assert result.rate == pytest.approx(7242 / 3.01)
+
+
+def test_python_load_generator_against_a_served_floor(random_weights: Path) -> None:
+    """Server and bench.pyload end to end: a real uvicorn process, a short burst of load."""
+    body = loss_body(8)
+    load = Load(body, connections=2)
+    try:
+        with Server(
+            "bench.floor:create_floor_app",
+            factory=True,
+            env={"APP_WEIGHTS": str(random_weights)},
+        ) as server:
+            result = load._python(f"{server.url}/loss", 0.5)
+    finally:
+        load.close()
+    assert result.requests > 0 and result.errors == 0
+
+
+def test_engine_rows_and_linearity() -> None:
+    rows = engine.run((10, 100), budget_s=0.01)
+    assert [r.rows for r in rows] == [10, 100]
+    assert all(r.engine_s > 0 and r.torch_s > 0 and (r.answer_s or 0) > 0 for r in rows)
+    assert engine.linearity(rows, from_rows=10) >= 1.0
+
+
+def test_page_parser_finds_assets_and_reads_cache_control() -> None:
+    parser = page._Links()
+    parser.feed(
+        '<link rel="stylesheet" href="/static/a.css?v=1"><link rel="canonical" href="/x">'
+        '<script src="/static/b.js"></script><img src="data:image/png;base64,AA">'
+        '<img src="/static/c.png">'
+    )
+    assert parser.urls == [
+        "/static/a.css?v=1",
+        "/static/b.js",
+        "data:image/png;base64,AA",
+        "/static/c.png",
+    ]
+
+    def fetched(cache_control: str) -> page.Fetched:
+        return page.Fetched("/x", 200, 10, 5, "gzip", cache_control, gzip.compress(b"hi"))
+
+    assert fetched("public, max-age=31536000, immutable").cacheable
+    assert not fetched("public, max-age=0, must-revalidate").cacheable
+    assert not fetched("no-store").cacheable
+    assert page._decoded(fetched("")) == b"hi"
+
+
+def test_time_to_accuracy_is_read_from_the_metrics(tmp_path: Path) -> None:
+    metrics = {
+        "test_accuracy": 0.75,
+        "recipe": "default",
+        "epochs": 3,
+        "batch_size": 128,
+        "data_load_s": 5.0,
+        "wall_time_s": 100.0,
+        "history": {"test_accuracy": [0.5, 0.73, 0.75], "epoch_time_s": [30.0, 30.0, 30.0]},
+    }
+    path = tmp_path / "cifar_net.json"
+    path.write_text(json.dumps(metrics))
+    run = training.shipped(path)
+    assert run is not None and run.seconds_to_target == 65.0 and run.accuracy == 0.75
+    (tmp_path / "tutorial.json").write_text(json.dumps({**metrics, "recipe": "tutorial"}))
+    found = training.tutorial((tmp_path,))
+    assert found is not None and found.recipe == "tutorial"
+
+
+def test_large_answers_are_gzipped_at_level_one_when_accepted(client: TestClient) -> None:
+    """The gzip row of the benchmark: big answers compressed by the app, small ones as before."""
+    body = loss_body(1024)
+    headers = {"content-type": body.content_type}
+    plain = client.post("/loss", content=body.data, headers={**headers, "accept-encoding": ""})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    packed = client.post("/loss", content=body.data, headers={**headers, "accept-encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.json() == plain.json()  # httpx decodes it
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.5", True), ("*", True), ("", False),
+     ("gzip;q=0", False), ("identity", False), ("deflate", False)],
+)  # fmt: skip
+def test_accept_encoding_is_read(header: str, accepted: bool) -> None:
+    assert accepts_gzip(header) is accepted
