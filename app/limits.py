@@ -8,9 +8,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 BODY_TIMEOUT_S = 30.0
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete: nobody is left to answer."""
+
+
+async def _reply(send: Send, status: int, detail: str, close: bool = False) -> None:
+    """Answer before the body is read in full.
+
+    After a 413 the server reads and drops the rest of the body and keeps the connection:
+    closing it while the client is still sending would reset it, and the client would lose
+    the answer. close=True is for a body that stalled or whose length cannot be known.
+    """
     body = orjson.dumps({"detail": detail})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -18,7 +30,8 @@ async def _reply(send: Send, status: int, detail: str) -> None:
 class BodySizeLimitMiddleware:
     """Reads the whole body (it is read whole anyway) and hands it on only if it is within the cap.
 
-    `limits` maps a path to its cap; other paths get `default`.
+    `limits` maps a path to its cap; other paths get `default`. A body cut short by a disconnect
+    is never handed on: the app would compute an answer from part of it, for no one.
     """
 
     def __init__(self, app: ASGIApp, limits: dict[str, int], default: int) -> None:
@@ -31,19 +44,26 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         cap = self.limits.get(scope["path"], self.default)
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            await _reply(send, 413, f"request body is larger than the {cap:,}-byte limit")
-            return
+        too_large = f"request body is larger than the {cap:,}-byte limit"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _reply(send, 400, "the Content-Length header is not a number", close=True)
+                return
+            if int(declared) > cap:
+                await _reply(send, 413, too_large)
+                return
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
                 body = await self._read(receive, cap)
         except TimeoutError:
-            await _reply(send, 408, f"request body not received within {BODY_TIMEOUT_S:.0f} s")
+            detail = f"request body not received within {BODY_TIMEOUT_S:g} s"
+            await _reply(send, 408, detail, close=True)
+            return
+        except _ClientGone:
             return
         if body is None:
-            await _reply(send, 413, f"request body is larger than the {cap:,}-byte limit")
+            await _reply(send, 413, too_large)
             return
 
         replayed = False
@@ -59,12 +79,13 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _read(receive: Receive, cap: int) -> bytes | None:
+        """The whole body, or None as soon as it is over the cap."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break  # client went away; the app will see an empty body
+                raise _ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > cap:

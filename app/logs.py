@@ -3,6 +3,7 @@
 import logging
 import sys
 import time
+from urllib.parse import quote
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,8 @@ class JsonFormatter(logging.Formatter):
         entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name}
         entry["message"] = record.getMessage()
         entry.update(getattr(record, "fields", {}))
+        if record.exc_info:  # the traceback of an unhandled error, which would otherwise be lost
+            entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
 
 
@@ -30,7 +33,26 @@ def configure_logging(json_lines: bool) -> None:
     root.propagate = False
 
 
+# Logged for a request that got no answer because its client went away (nginx's convention).
+CLIENT_GONE = 499
+
+
+# Characters a logged path keeps as they are; anything else (spaces, control characters,
+# non-ASCII) is percent-encoded, so "/a%0aFAKE 200" can neither forge a line nor a field.
+PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+
+
+def loggable_path(path: str) -> str:
+    return quote(path, safe=PATH_SAFE)
+
+
 class AccessLogMiddleware:
+    """One line per request: method, path, status, bytes of body sent and milliseconds taken.
+
+    The status is 500 when the app raised (the error handler answers 500) and 499 when it
+    answered nothing because the client went away.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -41,21 +63,24 @@ class AccessLogMiddleware:
         start = time.perf_counter()
         status = 500
         size = 0
+        started = False
 
         async def send_and_count(message: Message) -> None:
-            nonlocal status, size
+            nonlocal status, size, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_count)
+            if not started:
+                status = CLIENT_GONE
         finally:
             fields = {
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": loggable_path(scope["path"]),
                 "status": status,
                 "bytes": size,
                 "ms": round((time.perf_counter() - start) * 1000, 2),

@@ -124,7 +124,9 @@ class ImageResult(BaseModel):
     original_size: tuple[int, int]
     predicted_class: str
     label: int | None = Field(description="The label sent for this image, if any.")
-    target: int = Field(description="The class index used as target: the label, else the prediction.")
+    target: int = Field(
+        description="The class index used as target: the label, else the prediction."
+    )
     preview: str = Field(description="data:image/png;base64 URL of the 32x32 picture the Net saw.")
 
 
