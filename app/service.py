@@ -62,7 +62,7 @@ def parse_labels(labels: Sequence[str], count: int) -> torch.Tensor:
         text = label.strip().lower()
         if text in names:
             indices.append(names[text])
-        elif text.isdigit() and int(text) < len(CLASSES):
+        elif text.isascii() and text.isdigit() and len(text) <= 3 and int(text) < len(CLASSES):
             indices.append(int(text))
         else:
             shown = label if len(label) <= 40 else label[:40] + "..."
