@@ -27,12 +27,12 @@ class TrainConfig:
     """Everything that decides the weights, given the data."""
 
     recipe: str = "default"
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
     nesterov: bool = True
-    weight_decay: float = 5e-4
+    weight_decay: float = 1e-3
     label_smoothing: float = 0.0
     warmup_epochs: float = 2.0
     schedule: str = "onecycle"  # "onecycle": linear warm-up then cosine to zero; "constant"
