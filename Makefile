@@ -9,7 +9,7 @@ PORT ?= 8000
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
-EPOCHS ?= 60
+EPOCHS ?= 40
 WEIGHTS ?= app/weights/cifar_net.pth
 
 BIN := $(VENV)/bin
@@ -55,7 +55,7 @@ browser-deps:
 	  else echo "chromium not found: the browser tests will be skipped (apt-get install chromium)"; fi; }
 
 train: $(VENV)/.installed
-	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --out $(WEIGHTS)
+	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --seed 0 --threads 1 --out $(WEIGHTS)
 
 # Test accuracy of the served weights, through POST /predict, on the 10,000 test images.
 accuracy: $(VENV)/.dev
