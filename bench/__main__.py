@@ -201,7 +201,9 @@ def engine_table(rows: list[engine.EngineRow]) -> tuple[list[str], bool | None]:
             f"{'over the API cap' if r.answer_s is None else f'{r.answer_s * 1e3:.3f}'} |"
         )
     big = [r for r in rows if r.rows >= 10_000]
-    ok = all(r.ratio <= ENGINE_LIMIT for r in big) if big else None
+    # Linear: time per row grows no more across N than PyTorch's own does, give or take 2x.
+    linear = engine.linearity(rows) <= 2 * engine.linearity(rows, of="torch_s")
+    ok = all(r.ratio <= ENGINE_LIMIT for r in big) and linear if big else None
     return lines, ok
 
 
@@ -303,6 +305,7 @@ def run(options: Options) -> list[str]:
         engine_rows = engine.run(options.engine_sizes, options.engine_budget_s)
     engine_lines, engine_ok = engine_table(engine_rows)
     linear = engine.linearity(engine_rows)
+    torch_linear = engine.linearity(engine_rows, of="torch_s")
     training_table, training_ok = training_lines()
     page_table, page_ok = page_result
     loop, http = loop_and_http()
@@ -334,7 +337,8 @@ def run(options: Options) -> list[str]:
     worst = max((r.ratio for r in big), default=float("nan"))
     out.append(
         f"| engine vs F.cross_entropy fwd+bwd, N >= 10,000 | worst {worst:.2f}x; "
-        f"engine time/N max/min over N >= 10,000: {linear:.2f} | <= {ENGINE_LIMIT:g}x, linear | "
+        f"time/N max/min over N >= 10,000: engine {linear:.2f}, PyTorch {torch_linear:.2f} | "
+        f"<= {ENGINE_LIMIT:g}x, linear (time/N spread <= 2x PyTorch's) | "
         f"{_verdict(engine_ok)} |"
     )
     if page_table and page_table[0].startswith("not measured"):
@@ -366,8 +370,8 @@ def run(options: Options) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each load run")
+    parser.add_argument("--pairs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each load run")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 pair of 1 s runs")
     parser.add_argument("--out", type=Path, default=RESULTS)

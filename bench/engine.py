@@ -87,7 +87,8 @@ def run(sizes: tuple[int, ...] = SIZES, budget_s: float = 1.0) -> list[EngineRow
         torch.set_num_threads(threads)
 
 
-def linearity(rows: list[EngineRow], from_rows: int = 10_000) -> float:
-    """max / min of engine seconds per row over N >= from_rows: 1.0 is perfectly linear."""
-    per_row = [r.engine_s / r.rows for r in rows if r.rows >= from_rows]
+def linearity(rows: list[EngineRow], from_rows: int = 10_000, of: str = "engine_s") -> float:
+    """max / min of seconds per row (of the engine, or of torch with of="torch_s") over
+    N >= from_rows: 1.0 is perfectly linear; memory-bound sizes raise it for both."""
+    per_row = [getattr(r, of) / r.rows for r in rows if r.rows >= from_rows]
     return max(per_row) / min(per_row) if per_row else float("nan")
