@@ -4,28 +4,42 @@ from typing import Annotated
 
 import torch
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from app import service
-from app.config import SettingsDep
+from app.config import Settings, get_settings
 from app.loss import stages_to_json
 from app.model import CLASSES
-from app.responses import OrjsonResponse
+from app.responses import OrjsonResponse, accepts_gzip
 from app.schemas import ERRORS, LossRequest, LossStages, PredictAnswer, Reduction
 
 router = APIRouter()
 
 
-async def raw_body(request: Request) -> bytes:
-    return await request.body()  # already read and size-capped by BodySizeLimitMiddleware
-
-
-def get_classifier(request: Request) -> service.Classifier:
+# The dependencies are coroutines: FastAPI runs a plain function dependency in the threadpool,
+# a hop that costs more than a small /loss request's whole computation.
+async def get_classifier(request: Request) -> service.Classifier:
     classifier: service.Classifier = request.app.state.classifier
     return classifier
 
 
-RawBody = Annotated[bytes, Depends(raw_body)]
+async def current_settings(request: Request) -> Settings:
+    """get_settings(), or what the app's dependency_overrides put in its place (tests do)."""
+    provider = request.app.dependency_overrides.get(get_settings, get_settings)
+    settings: Settings = provider()
+    return settings
+
+
 ClassifierDep = Annotated[service.Classifier, Depends(get_classifier)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
+
+# Requests this small are computed on the event loop (well under a millisecond: less than a
+# threadpool round trip); larger ones go to the threadpool so that they never stall the loop.
+INLINE_JSON_BYTES = 32 * 1024
+INLINE_UPLOAD_BYTES = 16 * 1024
+# ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
+# 2 kB WebP can declare 40 million pixels, seconds of decoding that would stall every request).
+INLINE_UPLOAD_PIXELS = 256 * 256
 
 LOSS_BODY = {
     "required": True,
@@ -40,12 +54,21 @@ LOSS_BODY = {
     responses=ERRORS,
     openapi_extra={"requestBody": LOSS_BODY},
 )
-def loss(body: RawBody, settings: SettingsDep) -> OrjsonResponse:
-    request = LossRequest.parse(body)
+async def loss(request: Request) -> OrjsonResponse:
+    settings = await current_settings(request)
+    body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
+    gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+    if len(body) <= INLINE_JSON_BYTES:
+        return _loss(body, settings, gzip)
+    return await run_in_threadpool(_loss, body, settings, gzip)
+
+
+def _loss(body: bytes, settings: Settings, gzip: bool) -> OrjsonResponse:
+    parsed = LossRequest.parse(body)
     with torch.inference_mode():
-        stages = service.loss_stages(request, settings)
-        answer = stages_to_json(stages, request.fields)
-    return OrjsonResponse(answer)
+        stages = service.loss_stages(parsed, settings)
+        answer = stages_to_json(stages, parsed.fields)
+    return OrjsonResponse(answer, gzip=gzip)
 
 
 @router.post(
@@ -54,23 +77,45 @@ def loss(body: RawBody, settings: SettingsDep) -> OrjsonResponse:
     response_model=PredictAnswer,
     responses=ERRORS,
 )
-def predict(
+async def predict(
+    request: Request,
     classifier: ClassifierDep,
     settings: SettingsDep,
     image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
     label: Annotated[
-        list[str] | None, Form(description="One per image: a class name or index.")
+        list[str] | None,
+        Form(description="One per image: a class name or index, or empty for no label."),
     ] = None,
     reduction: Annotated[Reduction, Form()] = "mean",
     label_smoothing: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
     weight: Annotated[str | None, Form(description="JSON array of 10 class weights.")] = None,
 ) -> OrjsonResponse:
-    uploads = [service.Upload(f.filename or "upload", f.file.read()) for f in image]
+    uploads = [service.Upload(f.filename or "upload", f.file.read()) for f in image]  # in memory
+    gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+    args = (classifier, uploads, label, reduction, label_smoothing, weight, settings, gzip)
+    if (
+        sum(len(u.data) for u in uploads) <= INLINE_UPLOAD_BYTES
+        and service.declared_pixels(uploads) <= INLINE_UPLOAD_PIXELS
+    ):
+        return _predict(*args)
+    return await run_in_threadpool(_predict, *args)
+
+
+def _predict(
+    classifier: service.Classifier,
+    uploads: list[service.Upload],
+    label: list[str] | None,
+    reduction: Reduction,
+    label_smoothing: float,
+    weight: str | None,
+    settings: Settings,
+    gzip: bool,
+) -> OrjsonResponse:
     with torch.inference_mode():
         answer = service.predict(
             classifier, uploads, label, reduction, label_smoothing, weight, settings
         )
-    return OrjsonResponse(answer)
+    return OrjsonResponse(answer, gzip=gzip)
 
 
 @router.get("/classes", summary="The CIFAR-10 classes, in label order")

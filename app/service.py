@@ -1,19 +1,22 @@
 """What the routes do, without the web: the loaded Net, and requests turned into loss stages."""
 
 import hashlib
+import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import torch
+from PIL import Image
 
 from app.arrays import to_tensor
 from app.config import Settings
-from app.images import Picture, load_picture, preview_data_url, to_batch
+from app.images import ALLOWED_FORMATS, Picture, load_picture, preview_data_url, to_batch
 from app.loss import Stages, cross_entropy_stages, stages_to_json
 from app.model import CLASSES, Net, architecture, load_net, parameter_count, pick_device
 from app.schemas import LossRequest, Reduction
@@ -25,15 +28,48 @@ class RequestError(ValueError):
     """A request that is well-formed but asks for something that cannot be done."""
 
 
+# torch's grain size: below it no kernel gains anything from a second thread.
+SERIAL_MAX_VALUES = 32_768
+
+
+@contextmanager
+def intra_op_threads(values: int) -> Iterator[None]:
+    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread only.
+
+    A few kernels (max with a dim among them) open a parallel region whatever the size, and
+    waking a second thread costs far more than such a tensor's whole computation: milliseconds
+    on a busy machine, for microseconds of work. torch.set_num_threads sets the calling thread's
+    OpenMP team size (and the default for threads that have not run torch yet), so it is set
+    here for the duration and put back after; larger work keeps the configured thread count.
+    """
+    before = torch.get_num_threads()
+    if values >= SERIAL_MAX_VALUES or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def loss_stages(request: LossRequest, settings: Settings) -> Stages:
     """Validate the JSON arrays of a /loss request and run the engine on them."""
-    caps = {"max_values": settings.max_logits, "max_dims": settings.max_dims}
-    logits = to_tensor(request.logits, "logits", **caps)
-    target = to_tensor(request.target, "target", **caps)
+    caps, dims = settings.max_logits, settings.max_dims
+    logits = to_tensor(request.logits, "logits", max_values=caps, max_dims=dims)
+    target = to_tensor(request.target, "target", max_values=caps, max_dims=dims)
+    if target.shape == logits.shape:  # probabilities; JSON writers print 1.0 as 1
+        target = target.to(torch.float64)
     weight = parse_weight(request.weight, settings)
-    return cross_entropy_stages(
-        logits, target, weight, request.ignore_index, request.reduction, request.label_smoothing
-    )
+    with intra_op_threads(logits.numel()):
+        return cross_entropy_stages(
+            logits,
+            target,
+            weight,
+            request.ignore_index,
+            request.reduction,
+            request.label_smoothing,
+        )
 
 
 def parse_weight(value: Any, settings: Settings) -> torch.Tensor | None:
@@ -50,17 +86,20 @@ def parse_weight(value: Any, settings: Settings) -> torch.Tensor | None:
     return weight.to(torch.float64)
 
 
-def parse_labels(labels: Sequence[str], count: int) -> torch.Tensor:
-    """Class names or indices, one per image -> int64 (N,)."""
+def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
+    """Class names or indices, one per image; an empty label means "no label" for that image."""
     if len(labels) != count:
         raise RequestError(
-            f"got {len(labels)} labels for {count} images: send one per image, or none"
+            f"got {len(labels)} labels for {count} images: send one per image "
+            "(an empty one for an image without a label), or none"
         )
     names = {name: i for i, name in enumerate(CLASSES)}
-    indices = []
+    indices: list[int | None] = []
     for i, label in enumerate(labels):
         text = label.strip().lower()
-        if text in names:
+        if not text:
+            indices.append(None)
+        elif text in names:
             indices.append(names[text])
         elif text.isascii() and text.isdigit() and len(text) <= 3 and int(text) < len(CLASSES):
             indices.append(int(text))
@@ -70,7 +109,18 @@ def parse_labels(labels: Sequence[str], count: int) -> torch.Tensor:
                 f"label {i} ({shown!r}) is not a CIFAR-10 class: use a name ({', '.join(CLASSES)}) "
                 f"or an index 0-{len(CLASSES) - 1}"
             )
-    return torch.tensor(indices, dtype=torch.int64)
+    return indices
+
+
+def targets(given: Sequence[int | None], predicted: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The label where there is one, else the predicted class; and which of the two it was."""
+    target = torch.tensor(
+        [p if g is None else g for g, p in zip(given, predicted.tolist(), strict=True)],
+        dtype=torch.int64,
+    )
+    labelled = sum(g is not None for g in given)
+    source = "labels" if labelled == len(given) else "predicted" if labelled == 0 else "mixed"
+    return target, source
 
 
 @dataclass
@@ -116,6 +166,22 @@ class Upload:
     data: bytes
 
 
+def declared_pixels(uploads: Sequence[Upload]) -> int:
+    """Width x height summed over the uploads as their headers state them, without decoding.
+
+    This, not the size in bytes, is what decoding costs: a 2 kB WebP or a 5 kB PNG can hold
+    40 million pixels. An upload Pillow cannot identify counts as 0: it is refused unread.
+    """
+    total = 0
+    for upload in uploads:
+        try:
+            with Image.open(io.BytesIO(upload.data), formats=ALLOWED_FORMATS) as image:
+                total += image.width * image.height
+        except Exception:  # refused by load_picture, from the header, before any decoding
+            continue
+    return total
+
+
 def predict(
     classifier: Classifier,
     uploads: Sequence[Upload],
@@ -134,29 +200,34 @@ def predict(
         load_picture(u.data, u.filename, max_pixels=settings.max_image_pixels) for u in uploads
     ]
     target_weight = parse_weight(weight, settings)
-    logits = classifier.logits(to_batch(pictures))  # (N, 10)
-    if labels:
-        target, source = parse_labels(labels, len(pictures)), "labels"
-    else:
-        target, source = logits.argmax(dim=1), "predicted"
-    stages = cross_entropy_stages(logits, target, target_weight, -100, reduction, label_smoothing)
+    batch = to_batch(pictures)
+    with intra_op_threads(batch.numel()):
+        logits = classifier.logits(batch)  # (N, 10)
+    given = parse_labels(labels, len(pictures)) if labels else [None] * len(pictures)
+    target, source = targets(given, logits.argmax(dim=1))
+    with intra_op_threads(logits.numel()):
+        stages = cross_entropy_stages(
+            logits, target, target_weight, -100, reduction, label_smoothing
+        )
     answer = stages_to_json(stages)
-    given = target.tolist() if source == "labels" else [None] * len(pictures)
     answer["images"] = [
-        describe(picture, int(predicted), label)
-        for picture, predicted, label in zip(pictures, stages.predicted, given, strict=True)
+        describe(picture, int(predicted), label, int(used))
+        for picture, predicted, label, used in zip(
+            pictures, stages.predicted, given, target, strict=True
+        )
     ]
     answer["classes"] = list(CLASSES)
     answer["target_source"] = source
     return answer
 
 
-def describe(picture: Picture, predicted: int, label: int | None) -> dict[str, Any]:
+def describe(picture: Picture, predicted: int, label: int | None, target: int) -> dict[str, Any]:
     return {
         "filename": picture.filename,
         "format": picture.format,
         "original_size": list(picture.original_size),
         "predicted_class": CLASSES[predicted],
         "label": label,
+        "target": target,
         "preview": preview_data_url(picture),
     }
