@@ -10,7 +10,7 @@ from app import service
 from app.config import Settings, get_settings
 from app.loss import stages_to_json
 from app.model import CLASSES
-from app.responses import OrjsonResponse, accepts_gzip
+from app.responses import OrjsonResponse
 from app.schemas import ERRORS, LossRequest, LossStages, PredictAnswer, Reduction
 
 router = APIRouter()
@@ -57,18 +57,17 @@ LOSS_BODY = {
 async def loss(request: Request) -> OrjsonResponse:
     settings = await current_settings(request)
     body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
-    gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
     if len(body) <= INLINE_JSON_BYTES:
-        return _loss(body, settings, gzip)
-    return await run_in_threadpool(_loss, body, settings, gzip)
+        return _loss(body, settings)
+    return await run_in_threadpool(_loss, body, settings)
 
 
-def _loss(body: bytes, settings: Settings, gzip: bool) -> OrjsonResponse:
+def _loss(body: bytes, settings: Settings) -> OrjsonResponse:
     parsed = LossRequest.parse(body)
     with torch.inference_mode():
         stages = service.loss_stages(parsed, settings)
         answer = stages_to_json(stages, parsed.fields)
-    return OrjsonResponse(answer, gzip=gzip)
+    return OrjsonResponse(answer)
 
 
 @router.post(
@@ -91,8 +90,7 @@ async def predict(
     weight: Annotated[str | None, Form(description="JSON array of 10 class weights.")] = None,
 ) -> OrjsonResponse:
     uploads = [service.Upload(f.filename or "upload", f.file.read()) for f in image]  # in memory
-    gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
-    args = (classifier, uploads, label, reduction, label_smoothing, weight, settings, gzip)
+    args = (classifier, uploads, label, reduction, label_smoothing, weight, settings)
     if (
         sum(len(u.data) for u in uploads) <= INLINE_UPLOAD_BYTES
         and service.declared_pixels(uploads) <= INLINE_UPLOAD_PIXELS
@@ -109,13 +107,12 @@ def _predict(
     label_smoothing: float,
     weight: str | None,
     settings: Settings,
-    gzip: bool,
 ) -> OrjsonResponse:
     with torch.inference_mode():
         answer = service.predict(
             classifier, uploads, label, reduction, label_smoothing, weight, settings
         )
-    return OrjsonResponse(answer, gzip=gzip)
+    return OrjsonResponse(answer)
 
 
 @router.get("/classes", summary="The CIFAR-10 classes, in label order")

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from app.compression import accepts_gzip
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 URL_PREFIX = "/static/"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -88,20 +90,6 @@ def asset_url(path: str) -> str:
     return f"{URL_PREFIX}{rel}?v={_assets()[rel].digest}"
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
-    for part in accept_encoding.split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*"):
-            q = params.strip()
-            if q.startswith("q="):
-                try:
-                    return float(q[2:]) > 0
-                except ValueError:
-                    return False
-            return True
-    return False
-
-
 def _etag_matches(if_none_match: str, etags: tuple[str, ...]) -> bool:
     if if_none_match.strip() == "*":
         return True
@@ -133,7 +121,7 @@ class StaticAssets:
         headers = Headers(scope=scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         versioned = query.get("v", [""])[0] == asset.digest
-        use_gzip = asset.gzipped is not None and _accepts_gzip(headers.get("accept-encoding", ""))
+        use_gzip = asset.gzipped is not None and accepts_gzip(headers.get("accept-encoding", ""))
         body = asset.gzipped if use_gzip and asset.gzipped is not None else asset.body
         etag = asset.gzip_etag if use_gzip else asset.etag
         out: list[tuple[bytes, bytes]] = [

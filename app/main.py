@@ -6,11 +6,11 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 from starlette.formparsers import MultiPartParser
 
 from app import api, docs, errors, pages
 from app.assets import static_app
+from app.compression import GzipMiddleware
 from app.config import get_settings
 from app.limits import BodySizeLimitMiddleware
 from app.logs import AccessLogMiddleware, configure_logging
@@ -52,7 +52,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     # Outermost last: access log sees everything, the size cap runs before any body is read.
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
+    app.add_middleware(GzipMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
         limits={"/predict": settings.max_upload_bytes},

@@ -185,7 +185,8 @@ def test_predict_one_image_with_label(client: TestClient) -> None:
     assert body["target_source"] == "labels"
     assert body["classes"] == list(CLASSES)
     (img,) = body["images"]
-    assert img["filename"] == "red.png" and img["label"] == 3 and img["original_size"] == [32, 32]
+    assert img["filename"] == "red.png" and img["label"] == 3 and img["target"] == 3
+    assert img["original_size"] == [32, 32]
     assert img["preview"].startswith("data:image/png;base64,")
     loss, grad = reference(body["logits"], [3])
     assert close(body["loss"], loss) and close(body["grad"], grad)
@@ -279,3 +280,23 @@ def test_health_classes_model_docs(client: TestClient) -> None:
     assert schema["paths"]["/loss"]["post"]["requestBody"]["content"]["application/json"]["schema"][
         "examples"
     ]
+
+
+def test_integer_probabilities_are_probabilities(client: TestClient) -> None:
+    r = client.post("/loss", json={"logits": [[1.0, 2.0, 0.5]], "target": [[0, 1, 0]]})
+    assert r.status_code == 200, r.text
+    loss, _ = reference([[1.0, 2.0, 0.5]], [[0.0, 1.0, 0.0]])
+    assert close(r.json()["loss"], loss) and r.json()["one_hot"] is None
+
+
+def test_predict_empty_label_means_use_the_prediction(client: TestClient) -> None:
+    files = [("image", (f"{i}.png", image_bytes((i * 80, 40, 0)), "image/png")) for i in range(2)]
+    r = client.post("/predict", files=files, data={"label": ["", "frog"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["target_source"] == "mixed"
+    first, second = body["images"]
+    assert first["label"] is None and first["target"] == body["predicted"][0]
+    assert second["label"] == 6 and second["target"] == 6
+    loss, _ = reference(body["logits"], [body["predicted"][0], 6])
+    assert close(body["loss"], loss)
