@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from app import service
-from app.config import Settings, get_settings
+from app.config import Settings, SettingsDep
 from app.loss import stages_to_json
 from app.model import CLASSES
 from app.responses import OrjsonResponse
@@ -23,15 +23,7 @@ async def get_classifier(request: Request) -> service.Classifier:
     return classifier
 
 
-async def current_settings(request: Request) -> Settings:
-    """get_settings(), or what the app's dependency_overrides put in its place (tests do)."""
-    provider = request.app.dependency_overrides.get(get_settings, get_settings)
-    settings: Settings = provider()
-    return settings
-
-
 ClassifierDep = Annotated[service.Classifier, Depends(get_classifier)]
-SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 # Requests this small are computed on the event loop (well under a millisecond: less than a
 # threadpool round trip); larger ones go to the threadpool so that they never stall the loop.
@@ -54,8 +46,7 @@ LOSS_BODY = {
     responses=ERRORS,
     openapi_extra={"requestBody": LOSS_BODY},
 )
-async def loss(request: Request) -> OrjsonResponse:
-    settings = await current_settings(request)
+async def loss(request: Request, settings: SettingsDep) -> OrjsonResponse:
     body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
     if len(body) <= INLINE_JSON_BYTES:
         return _loss(body, settings)

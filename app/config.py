@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -41,4 +41,10 @@ def get_settings() -> Settings:
     return Settings()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was built with (a coroutine: no threadpool hop to read them)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]

@@ -11,7 +11,7 @@ from starlette.formparsers import MultiPartParser
 from app import api, docs, errors, pages
 from app.assets import static_app
 from app.compression import GzipMiddleware
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.limits import BodySizeLimitMiddleware
 from app.logs import AccessLogMiddleware, configure_logging
 from app.responses import OrjsonResponse
@@ -23,7 +23,7 @@ log = logging.getLogger("app")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = get_settings()
+    settings: Settings = app.state.settings
     configure_logging(json_lines=settings.log_json)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -32,8 +32,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app() -> FastAPI:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app, with `settings` (default: read from the environment)."""
+    settings = settings or get_settings()
     # Uploads stay in memory: no part can outgrow the body cap, so none is spooled to disk.
     MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
     app = FastAPI(
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings
     app.include_router(pages.router)  # first: GET /model serves the card page to browsers
     app.include_router(api.router)
     app.include_router(docs.router)

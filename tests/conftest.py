@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.main import create_app
 from app.model import Net
 
@@ -28,17 +28,13 @@ def settings(random_weights: Path) -> Settings:
     return Settings(weights=random_weights, device="cpu")
 
 
-def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
-    """An app whose lifespan and dependencies both see `settings`."""
-    monkeypatch.setattr("app.main.get_settings", lambda: settings)
-    app = create_app()
-    app.dependency_overrides[get_settings] = lambda: settings
-    return app
+def build_app(settings: Settings) -> FastAPI:
+    return create_app(settings)
 
 
 @pytest.fixture
-def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    with TestClient(build_app(settings, monkeypatch)) as c:
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(build_app(settings)) as c:
         yield c
 
 

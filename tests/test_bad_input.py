@@ -33,9 +33,8 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings) -> Iterator[FastAPI]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield build_app(settings, patch)
+def app(settings: Settings) -> FastAPI:
+    return build_app(settings)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.main import create_app
 from app.model import CLASSES
 from app.security import CSP
@@ -53,11 +53,9 @@ schema.app = APP
 def fuzz_app(settings: Settings) -> Iterator[FastAPI]:
     """APP with the random-weights settings, its lifespan run (the model loaded) once."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("app.main.get_settings", lambda: settings)
-        APP.dependency_overrides[get_settings] = lambda: settings
+        patch.setattr(APP.state, "settings", settings)
         with TestClient(APP):
             yield APP
-        APP.dependency_overrides.clear()
 
 
 @pytest.fixture(scope="module")

@@ -39,11 +39,11 @@ def keep_logging() -> Iterator[None]:
 
 
 def serve(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> tuple[TestClient, list[tuple[int, int]]]:
     """Start the app (its lifespan logs to the captured stderr); send a few requests and
     return the client with each answer's status and body size."""
-    app = build_app(settings, monkeypatch)
+    app = build_app(settings)
 
     @app.get("/boom")
     def boom() -> None:
@@ -79,10 +79,8 @@ def logged_size(status: int, size: int) -> int:
     return 0 if status == 500 else size
 
 
-def test_plain_lines(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, answers = serve(settings, monkeypatch, capsys)
+def test_plain_lines(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    _, answers = serve(settings, capsys)
     lines = [line for line in capsys.readouterr().err.splitlines() if " app.access " in line]
     assert len(lines) == len(EXPECTED)  # the newline in a path did not start a line of its own
     for line, (method, path, status), (code, size) in zip(lines, EXPECTED, answers, strict=True):
@@ -93,10 +91,8 @@ def test_plain_lines(
         assert float(match["ms"]) >= 0
 
 
-def test_json_lines(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, answers = serve(settings.model_copy(update={"log_json": True}), monkeypatch, capsys)
+def test_json_lines(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    _, answers = serve(settings.model_copy(update={"log_json": True}), capsys)
     entries = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     access = [e for e in entries if e["logger"] == "app.access"]
     assert len(access) == len(EXPECTED)
