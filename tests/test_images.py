@@ -143,6 +143,34 @@ def test_32x32_opaque_rgba_png_passes_through_bit_exact() -> None:
     assert np.array_equal(hwc(load(encode(image, "PNG"))), np.asarray(image.convert("RGB")))
 
 
+def test_32x32_jpeg_is_what_pillow_decodes() -> None:
+    data = encode(noise((32, 32), seed=3), "JPEG", quality=75)
+    picture = load(data, "cifar.jpg")
+    assert picture.format == "JPEG"
+    assert picture.original_size == (32, 32)
+    assert picture.pixels.is_contiguous()
+    assert np.array_equal(hwc(picture), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+def test_32x32_rgb_png_with_a_transparent_colour_goes_over_white() -> None:
+    image = solid((32, 32), RED)
+    image.paste(BLUE, (0, 0, 16, 32))
+    pixels = hwc(load(encode(image, "PNG", transparency=BLUE)))
+    assert (pixels[:, :16] == WHITE).all()
+    assert (pixels[:, 16:] == RED).all()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_32x32_jpeg_with_exif_orientation_is_turned(orientation: int) -> None:
+    image = noise((32, 32), seed=orientation)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    data = encode(image, "JPEG", exif=exif, quality=95)
+    plain = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    turn = {3: 2, 6: -1, 8: 1}[orientation]  # quarter turns anticlockwise
+    assert np.array_equal(hwc(load(data, "turned.jpg")), np.rot90(plain, turn))
+
+
 def test_pixels_are_channels_first() -> None:
     picture = load(encode(solid((32, 32), (10, 20, 30)), "PNG"))
     assert picture.pixels[:, 0, 0].tolist() == [10, 20, 30]
@@ -598,6 +626,33 @@ def test_picture_checks_its_pixels() -> None:
         Picture("x.png", "PNG", (32, 32), torch.zeros((3, 32, 32)))
     with pytest.raises(ValueError, match="uint8"):
         Picture("x.png", "PNG", (32, 32), torch.zeros((32, 32, 3), dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("fill", ["noise", 0, 255])
+def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
+    if isinstance(fill, int):
+        picture = load(encode(solid((32, 32), (fill, fill, fill)), "PNG"))
+    else:
+        picture = load(encode(noise((32, 32), seed=7), "PNG"))
+    url = preview_data_url(picture)
+    data = base64.b64decode(url.removeprefix("data:image/png;base64,"), validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks = []
+    at = 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        chunks.append((kind, body))
+        at += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert chunks[0][1] == struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)
+    rows = np.frombuffer(zlib.decompress(chunks[1][1]), dtype=np.uint8).reshape(32, 97)
+    assert np.array_equal(rows[:, 1:].reshape(32, 32, 3), hwc(picture))
+    Image.open(io.BytesIO(data)).verify()  # Pillow's own checks: signature, chunk CRCs
+    preview = Image.open(io.BytesIO(data))
+    assert np.array_equal(np.asarray(preview.convert("RGB")), hwc(picture))
 
 
 def test_preview_data_url_decodes_to_the_same_pixels() -> None:
