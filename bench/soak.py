@@ -304,9 +304,15 @@ def mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
-def training_running() -> bool:
-    found = subprocess.run(["pgrep", "-f", "app.train"], capture_output=True, check=False)
-    return found.returncode == 0
+# Other work that would share the CPUs: the trainer and the benchmarks (not this soak).
+CPU_HUNGRY = r"app\.train|python -m bench( |$)"
+
+
+def other_load() -> list[str]:
+    """The command lines of other CPU-heavy work running now."""
+    found = subprocess.run(["pgrep", "-af", CPU_HUNGRY], capture_output=True, text=True)
+    mine = str(os.getpid())
+    return [line for line in found.stdout.splitlines() if line.split(" ", 1)[0] != mine]
 
 
 def report(
@@ -315,7 +321,8 @@ def report(
     sampler: Sampler,
     schedule: list[float],
     weights: Path,
-    busy: bool,
+    busy: list[str],
+    load: float,
 ) -> tuple[str, bool]:
     measured = [o for o in outcomes if o[1] > 0]
     kinds = list(dict.fromkeys(o[0] for o in outcomes))
@@ -328,9 +335,10 @@ def report(
         f"{os.cpu_count()} CPUs; {args.warmup:g} s warm-up, then {args.rounds} rounds of "
         f"{args.seconds / args.rounds:g} s.",
     ]
+    lines += ["", f"Load average before the run: {load:.2f}."]
     if busy:
-        lines.append("")
-        lines.append("Training (app.train) was running on the same CPUs: latencies are inflated.")
+        lines.append("Other work was running on the same CPUs (latencies are inflated):")
+        lines += [f"- `{command[:120]}`" for command in busy]
     lines += [
         "",
         "| kind | requests | req/s | errors | p50 ms | p99 ms |",
@@ -397,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    busy = training_running()
+    busy = other_load()
+    load = os.getloadavg()[0]
     if busy:
-        print("note: app.train is running on these CPUs; latencies will be inflated")
+        print("note: other work is running on these CPUs; latencies will be inflated:")
+        print("\n".join(busy))
 
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         weights = SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.is_file() else random_weights(Path(folder))
@@ -414,17 +424,19 @@ def main(argv: list[str] | None = None) -> int:
             # schedule[0] ends the warm-up; schedule[i] ends round i.
             context = multiprocessing.get_context("spawn")
             results = context.Queue()
-            load = context.Process(target=generate, args=(url, args.concurrency, schedule, results))
-            load.start()
+            generator = context.Process(
+                target=generate, args=(url, args.concurrency, schedule, results)
+            )
+            generator.start()
             outcomes = results.get(timeout=args.warmup + args.seconds + 180)
-            load.join(timeout=30)
+            generator.join(timeout=30)
             time.sleep(1.1)  # one more sample after the load
             alive = server.poll() is None and httpx.get(f"{url}/health").status_code == 200
         finally:
             sampler.done.set()
             sampler.join(timeout=5)
             stop_server(server)
-        text, ok = report(args, outcomes, sampler, schedule, weights, busy)
+        text, ok = report(args, outcomes, sampler, schedule, weights, busy, load)
         if not alive:
             text += "- the server did not answer /health after the load (FAIL)\n"
             ok = False
