@@ -70,7 +70,7 @@ def cross_entropy_stages(
     C = z.shape[cd]
     batch_shape = z.shape[:cd] + z.shape[cd + 1 :]
     probabilities = target.shape == z.shape  # PyTorch reads same-shape targets as probabilities
-    t = _as_target(target, z, batch_shape, ignore_index, probabilities)
+    t, all_valid = _as_target(target, z, batch_shape, ignore_index, probabilities)
     w = None if weight is None else _as_weight(weight, C, z.device)
     eps = float(label_smoothing)
 
@@ -94,6 +94,35 @@ def cross_entropy_stages(
 
     # w_c as a tensor that broadcasts against the logits: (C) -> (C, 1, ..., 1)
     w_b = None if w is None else w.view(C, *([1] * (z.dim() - cd - 1)))
+
+    one_hot: Tensor | None
+    if not probabilities and all_valid and eps == 0:
+        # class indices, none equal to ignore_index, no smoothing: the general case below with
+        # every position counted, without its masks (the same numbers, in fewer steps)
+        one_hot, per_element, loss, grad, denominator = _every_position_counts(
+            log_probs, softmax, t, w, reduction, cd
+        )
+        stages = Stages(
+            logits=z,
+            max_logit=max_logit,
+            shifted=shifted,
+            exp=exp,
+            sum_exp=sum_exp,
+            log_sum_exp=log_sum_exp,
+            softmax=softmax,
+            log_probs=log_probs,
+            one_hot=one_hot,
+            target_dist=one_hot,
+            per_element_loss=per_element,
+            loss=loss,
+            grad=grad,
+            predicted=predicted,
+            denominator=denominator,
+            torch_loss=torch_loss,
+            warnings=[],
+        )
+        stages.warnings = _warnings(stages, t.numel() > 0, None, ignore_index, reduction)
+        return stages
 
     if not probabilities:
         # class indices; positions equal to ignore_index take no part
@@ -187,20 +216,59 @@ def cross_entropy_stages(
         warnings=[],
     )
     sums = target_sums if probabilities else None
-    stages.warnings = _warnings(stages, valid, sums, ignore_index, reduction)
+    any_valid = None if valid is None else bool(valid.any())
+    stages.warnings = _warnings(stages, any_valid, sums, ignore_index, reduction)
     return stages
+
+
+def _every_position_counts(
+    log_probs: Tensor, softmax: Tensor, t: Tensor, w: Tensor | None, reduction: str, cd: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """one_hot, per_element, loss, grad and denominator for class indices none of which is
+    ignored, without label smoothing: what the general path computes with every mask True."""
+    idx = t.unsqueeze(cd)
+    one_hot = torch.zeros_like(log_probs).scatter_(cd, idx, 1.0)
+    picked = log_probs.gather(cd, idx).squeeze(cd)  # log_probs at the targets
+    if w is None:
+        per_element = picked.neg_()
+        denominator = torch.scalar_tensor(t.numel(), dtype=log_probs.dtype, device=t.device)
+    else:
+        w_t = w[t]
+        per_element = picked.neg_().mul_(w_t)
+        denominator = w_t.sum()
+    if reduction == "none":
+        loss = per_element
+    else:
+        loss = per_element.sum()
+        if reduction == "mean":
+            loss = loss.div_(denominator)
+    # softmax * w_t * scale, less w_t * scale at the target (scale: 1/denominator for 'mean')
+    if w is None:
+        if reduction == "mean":
+            scale = denominator.reciprocal()
+            grad = softmax * scale
+            at_target = scale.neg()
+        else:
+            grad = softmax.clone()
+            at_target = torch.scalar_tensor(-1.0, dtype=log_probs.dtype, device=t.device)
+        grad.scatter_add_(cd, idx, at_target.expand(idx.shape))
+    else:
+        ws = w_t * denominator.reciprocal() if reduction == "mean" else w_t
+        grad = softmax * ws.unsqueeze(cd)
+        grad.scatter_add_(cd, idx, ws.neg().unsqueeze(cd))
+    return one_hot, per_element, loss, grad, denominator
 
 
 def _warnings(
     st: Stages,
-    valid: Tensor | None,
+    any_valid: bool | None,
     target_sums: Tensor | None,
     ignore_index: int,
     reduction: str,
 ) -> list[str]:
     """Sentences for everything surprising about this input: why a NaN or inf appears, and
-    options that do nothing. valid: index targets' counted positions; target_sums: the sums
-    of probability targets over the classes."""
+    options that do nothing. any_valid: whether any position counts, for index targets (None
+    for probabilities); target_sums: the sums of probability targets over the classes."""
     out: list[str] = []
     z = st.logits
 
@@ -241,7 +309,7 @@ def _warnings(
         explained = True
         if z.numel() == 0:
             why, grad = "the batch is empty", ""
-        elif valid is not None and not valid.any():
+        elif any_valid is False:
             why, grad = f"every target equals ignore_index ({ignore_index})", ""
         else:
             why = "the weights of the non-ignored targets sum to 0"
@@ -250,16 +318,17 @@ def _warnings(
             f"'mean' divides by 0 because {why}, so the loss is {_num(st.loss)}, "
             f"as in PyTorch.{grad}"
         )
-    elif valid is not None and z.numel() and not valid.any():
+    elif any_valid is False and z.numel():
         out.append(f"Every target equals ignore_index ({ignore_index}), so the loss is 0.")
 
-    finite = torch.isfinite(st.loss)
-    if not explained and not bool(finite.all()):
-        where = (
-            f"is {_num(st.loss)}"
-            if st.loss.dim() == 0
-            else f"is not finite at {int((~finite).sum())} positions"
-        )
+    if explained:
+        return out
+    if st.loss.dim() == 0:
+        where = "" if math.isfinite(float(st.loss)) else f"is {_num(st.loss)}"
+    else:
+        finite = torch.isfinite(st.loss)
+        where = "" if bool(finite.all()) else f"is not finite at {int((~finite).sum())} positions"
+    if where:
         out.append(f"The loss {where}: it overflows float64 (the weights or logits are too large).")
     return out
 
@@ -298,7 +367,10 @@ def _as_logits(logits: Tensor) -> Tensor:
 
 def _as_target(
     target: Tensor, z: Tensor, batch_shape: torch.Size, ignore_index: int, probabilities: bool
-) -> Tensor:
+) -> tuple[Tensor, bool]:
+    """The target as float64 probabilities or int64 class indices, checked; and, for indices,
+    whether none of them equals ignore_index (True for probabilities, which have no such thing).
+    """
     cd = 0 if z.dim() == 1 else 1
     C = z.shape[cd]
     t = target.detach().to(z.device)
@@ -328,7 +400,7 @@ def _as_target(
                 f"ignore_index {ignore_index} cannot be used with class-probability targets: "
                 "PyTorch accepts only a negative ignore_index there (and ignores it)."
             )
-        return t
+        return t, True
 
     if t.shape != batch_shape:
         raise LossInputError(
@@ -362,7 +434,7 @@ def _as_target(
             + (f", and {more} more target{'s are' if more > 1 else ' is'} too" if more else "")
             + "."
         )
-    return t
+    return t, not lo <= ignore_index <= hi
 
 
 def _as_weight(weight: Tensor, C: int, device: torch.device) -> Tensor:
@@ -400,17 +472,19 @@ def stages_to_json(stages: Stages, fields: Collection[str] | None = None) -> dic
             )
         wanted = set(fields)
         names = [name for name in STAGES if name in wanted]
-    return {name: _to_json(getattr(stages, name)) for name in names}
-
-
-def _to_json(value: Any) -> Any:
-    if not isinstance(value, Tensor):
-        return list(value) if isinstance(value, list) else value  # warnings, or a missing one_hot
-    t = value.detach().cpu()
-    if t.dim() == 0:
-        x = t.item()
-        return x if isinstance(x, int) or math.isfinite(x) else None
-    return t.contiguous().numpy()
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(stages, name)
+        if not isinstance(value, Tensor):
+            # warnings, or a missing one_hot
+            out[name] = list(value) if isinstance(value, list) else value
+        elif value.dim() == 0:
+            x = value.item()
+            out[name] = x if isinstance(x, int) or math.isfinite(x) else None
+        else:
+            # numpy(force=True) detaches and copies to the CPU only where needed
+            out[name] = (value if value.is_contiguous() else value.contiguous()).numpy(force=True)
+    return out
 
 
 # small helpers for messages

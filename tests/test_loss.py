@@ -184,6 +184,34 @@ def test_grad_is_softmax_minus_one_hot_in_the_plain_case():
     assert mean.denominator.item() == 2.0
 
 
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 2)], ids=str)
+def test_every_target_counted_gives_the_same_numbers_as_with_one_ignored(
+    shape, weighted, reduction
+):
+    """With no target equal to ignore_index the engine skips the masks; the counted positions
+    must get exactly the numbers they get when another position is ignored."""
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(shape, generator=gen, dtype=F64) * 4
+    t = torch.randint(0, 5, batch_shape(shape), generator=gen)
+    w = torch.rand(5, generator=gen, dtype=F64) + 0.5 if weighted else None
+    every = cross_entropy_stages(z, t, w, reduction=reduction)
+    some = t.clone()
+    some[0] = -100  # the first sample (a row, or a row of positions) is ignored
+    masked = cross_entropy_stages(z, some, w, reduction=reduction)
+    assert every.one_hot is not None and masked.one_hot is not None
+    for name in ("one_hot", "target_dist", "per_element_loss", "grad"):
+        a, b = getattr(every, name)[1:], getattr(masked, name)[1:]
+        assert torch.equal(a, b), name
+    expected, grad = reference(z, t, weight=w, reduction=reduction)
+    close(every.loss, expected)
+    close(every.grad, grad)
+    assert every.denominator.dtype == F64
+    assert every.denominator.item() == (t.numel() if w is None else w[t].sum().item())
+    assert every.warnings == []
+
+
 def test_tutorial_numbers():
     z = torch.tensor([-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6], dtype=F64)
     s = cross_entropy_stages(z, torch.tensor(3))
@@ -458,6 +486,17 @@ def test_stages_to_json_types_and_orjson():
     assert body["denominator"] == 7.0
     assert np.allclose(np.array(body["grad"]), stages.grad.numpy())
     assert body["one_hot"][1][0][3] == 0.0
+
+
+def test_stages_to_json_copies_views_and_detaches():
+    stages = cross_entropy_stages(torch.randn(3, 4, dtype=F64), torch.tensor([0, 1, 3]))
+    grad = stages.grad
+    stages.grad = grad.t().contiguous().t()  # the same values, column-major
+    stages.logits = stages.logits.clone().requires_grad_()
+    assert not stages.grad.is_contiguous()
+    out = stages_to_json(stages, ["logits", "grad"])
+    assert out["grad"].flags.c_contiguous and np.array_equal(out["grad"], grad.numpy())
+    assert np.array_equal(out["logits"], stages.logits.detach().numpy())
 
 
 def test_stages_to_json_for_a_single_sample_and_probabilities():
