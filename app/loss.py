@@ -52,7 +52,6 @@ class Stages:
 STAGES: tuple[str, ...] = tuple(f.name for f in fields(Stages))
 
 
-@torch.no_grad()
 def cross_entropy_stages(
     logits: Tensor,
     target: Tensor,
@@ -61,7 +60,10 @@ def cross_entropy_stages(
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> Stages:
-    """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient."""
+    """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
+
+    Every input is detached first, so no stage requires grad and autograd records nothing
+    (without the cost of entering torch.no_grad() on every call)."""
     _check_options(ignore_index, reduction, label_smoothing)
     if not isinstance(target, Tensor):
         raise LossInputError("target must be a tensor.")

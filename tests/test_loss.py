@@ -456,6 +456,14 @@ def test_inputs_are_left_alone_and_need_no_grad():
     stages = cross_entropy_stages(z, torch.tensor([0, 1, 2, 0]))
     assert not stages.grad.requires_grad and not stages.loss.requires_grad
     assert torch.equal(z.detach(), before) and z.grad is None
+    w = torch.rand(3, dtype=F64, requires_grad=True)
+    for target in (torch.tensor([0, 1, 2, 0]), torch.rand(4, 3, dtype=F64, requires_grad=True)):
+        for smoothing in (0.0, 0.1):
+            stages = cross_entropy_stages(z, target, w, label_smoothing=smoothing)
+            for name in STAGES:
+                value = getattr(stages, name)
+                assert not isinstance(value, torch.Tensor) or not value.requires_grad, name
+    assert z.grad is None and w.grad is None
 
 
 # --- the JSON view -------------------------------------------------------------------------------
