@@ -77,15 +77,13 @@ async def predict(
         Form(description="One per image: a class name or index, or empty for no label."),
     ] = None,
     reduction: Annotated[Reduction, Form()] = "mean",
-    label_smoothing: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
+    label_smoothing: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0,
     weight: Annotated[str | None, Form(description="JSON array of 10 class weights.")] = None,
 ) -> OrjsonResponse:
     uploads = [service.Upload(f.filename or "upload", f.file.read()) for f in image]  # in memory
+    pixels = service.admit(uploads, settings)
     args = (classifier, uploads, label, reduction, label_smoothing, weight, settings)
-    if (
-        sum(len(u.data) for u in uploads) <= INLINE_UPLOAD_BYTES
-        and service.declared_pixels(uploads) <= INLINE_UPLOAD_PIXELS
-    ):
+    if pixels <= INLINE_UPLOAD_PIXELS and sum(len(u.data) for u in uploads) <= INLINE_UPLOAD_BYTES:
         return _predict(*args)
     return await run_in_threadpool(_predict, *args)
 

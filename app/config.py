@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     max_classes: int = 100_000
     max_images: int = 64
     max_image_pixels: int = 40_000_000
+    # Decoding cost follows pixels, not bytes (a 2 kB WebP can declare 40 megapixels).
+    max_request_pixels: int = 100_000_000
 
     log_json: bool = False
 

@@ -182,6 +182,21 @@ def declared_pixels(uploads: Sequence[Upload]) -> int:
     return total
 
 
+def admit(uploads: Sequence[Upload], settings: Settings) -> int:
+    """Refuse a /predict request before decoding anything; return the pixels its headers declare."""
+    if not uploads:
+        raise RequestError("send at least one image")
+    if len(uploads) > settings.max_images:
+        raise RequestError(f"got {len(uploads)} images; at most {settings.max_images} per request")
+    pixels = declared_pixels(uploads)
+    if pixels > settings.max_request_pixels:
+        raise RequestError(
+            f"the images hold {pixels:,} pixels together; "
+            f"at most {settings.max_request_pixels:,} per request"
+        )
+    return pixels
+
+
 def predict(
     classifier: Classifier,
     uploads: Sequence[Upload],
@@ -191,11 +206,7 @@ def predict(
     weight: str | None,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Decode the uploads, run the Net, and compute every loss stage on its logits."""
-    if not uploads:
-        raise RequestError("send at least one image")
-    if len(uploads) > settings.max_images:
-        raise RequestError(f"got {len(uploads)} images; at most {settings.max_images} per request")
+    """Decode the uploads (already let through by admit), run the Net, compute every stage."""
     pictures = [
         load_picture(u.data, u.filename, max_pixels=settings.max_image_pixels) for u in uploads
     ]

@@ -300,3 +300,18 @@ def test_predict_empty_label_means_use_the_prediction(client: TestClient) -> Non
     assert second["label"] == 6 and second["target"] == 6
     loss, _ = reference(body["logits"], [body["predicted"][0], 6])
     assert close(body["loss"], loss)
+
+
+def test_predict_pixel_budget_is_checked_before_decoding(client: TestClient, settings) -> None:
+    big = image_bytes(size=(5000, 5000))  # 25 megapixels each, a small file
+    files = [("image", (f"{i}.png", big, "image/png")) for i in range(5)]
+    r = client.post("/predict", files=files)
+    assert r.status_code == 422
+    assert f"{settings.max_request_pixels:,}" in r.json()["detail"]
+
+
+def test_predict_label_smoothing_must_be_finite(client: TestClient) -> None:
+    files = [("image", ("a.png", image_bytes(), "image/png"))]
+    r = client.post("/predict", files=files, data={"label_smoothing": "nan"})
+    assert r.status_code == 422
+    assert "label_smoothing" in json.dumps(r.json()["detail"])
