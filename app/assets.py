@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
@@ -113,10 +114,10 @@ class StaticAssets:
             path = path[len(root) :]
         asset = self.assets.get(path.lstrip("/"))
         if method not in ("GET", "HEAD"):
-            await self._plain(send, 405, b"Method Not Allowed", [(b"allow", b"GET, HEAD")])
+            await self._error(send, 405, "only GET and HEAD", [(b"allow", b"GET, HEAD")])
             return
         if asset is None:
-            await self._plain(send, 404, b"Not Found", [])
+            await self._error(send, 404, "no such static file", [])
             return
         headers = Headers(scope=scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -142,16 +143,17 @@ class StaticAssets:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     @staticmethod
-    async def _plain(
-        send: Send, status: int, text: bytes, extra: list[tuple[bytes, bytes]]
+    async def _error(
+        send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]
     ) -> None:
+        body = orjson.dumps({"detail": detail})
         headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(text)).encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": text})
+        await send({"type": "http.response.body", "body": body})
 
 
 def static_app() -> StaticAssets:

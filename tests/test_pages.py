@@ -189,7 +189,8 @@ def test_static_assets_gzip_and_cache(client: TestClient) -> None:
 
 
 def test_static_assets_refuse_what_is_not_there(client: TestClient) -> None:
-    assert client.get("/static/nope.js").status_code == 404
+    missing = client.get("/static/nope.js")
+    assert missing.status_code == 404 and missing.json()["detail"] == "no such static file"
     assert client.get("/static/../app/main.py").status_code == 404
     assert client.get("/static/%2e%2e/app/main.py").status_code == 404
     assert client.post(asset_url("js/common.js")).status_code == 405
