@@ -10,6 +10,7 @@ import torch
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NESTED = (list, tuple)
+PLAIN_NUMBERS = frozenset({int, float})  # what JSON numbers parse to: known numbers, no bool
 
 
 class ArrayError(ValueError):
@@ -30,6 +31,8 @@ def to_tensor(
     level: list[Any] = [value]  # every node at the current depth, in row-major order
     while True:
         kinds = set(map(type, level))
+        if kinds <= PLAIN_NUMBERS:
+            break  # these are the values (the usual case, told apart without issubclass)
         lists = {k for k in kinds if issubclass(k, NESTED)}
         if not lists:
             break  # these are the values
@@ -58,12 +61,15 @@ def to_tensor(
         level = list(itertools.chain.from_iterable(level))
 
     # `level` now holds the values, in row-major order, and `kinds` their types
-    floats = False
-    for kind in kinds:
-        if not _is_number_type(kind):
-            _not_number(level, shape, name, kind)
-        if not issubclass(kind, numbers.Integral):
-            floats = True
+    if kinds <= PLAIN_NUMBERS:
+        floats = float in kinds
+    else:
+        floats = False
+        for kind in kinds:
+            if not _is_number_type(kind):
+                _not_number(level, shape, name, kind)
+            if not issubclass(kind, numbers.Integral):
+                floats = True
     if floats and integer:
         first = next(i for i, v in enumerate(level) if not isinstance(v, numbers.Integral))
         raise ArrayError(
@@ -72,7 +78,8 @@ def to_tensor(
 
     if floats:
         try:
-            array = np.array(level, dtype=np.float64)
+            # fromiter: the same conversion as np.array, without its search for nested sequences
+            array = np.fromiter(level, dtype=np.float64, count=len(level))
         except OverflowError:  # an integer beyond float64's range
             _too_big(level, shape, name)
         nonfinite = ~np.isfinite(array)
@@ -86,7 +93,7 @@ def to_tensor(
             _too_big(level, shape, name)
     else:
         try:
-            array = np.array(level, dtype=np.int64)
+            array = np.fromiter(level, dtype=np.int64, count=len(level))
         except OverflowError:
             _too_big(level, shape, name)
         if integer is False:

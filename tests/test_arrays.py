@@ -59,6 +59,21 @@ def test_integer_option():
     assert convert(4, integer=False).tolist() == 4.0
 
 
+def test_numpy_scalars_are_numbers_and_numpy_bools_are_not():
+    t = convert([np.float32(1.5), np.int64(2), 0.25])
+    assert t.dtype == torch.float64 and t.tolist() == [1.5, 2.0, 0.25]
+    assert convert([np.int64(3), 1], "target").dtype == torch.int64
+    rejects([1.5, np.bool_(True)], "expected numbers, got true at [1]")
+    rejects([np.array(1.5)], "expected numbers, got a ndarray at [0]")
+
+
+def test_large_integers_convert_exactly():
+    big = 2**62 + 1  # not a float64: ints alone stay exact, beside a float they round as float()
+    assert convert([big, 0], "target").tolist() == [big, 0]
+    assert convert([big, 0.5]).tolist() == [float(big), 0.5]
+    assert convert([big], integer=False).tolist() == [float(big)]
+
+
 def test_deep_but_allowed_and_tuples():
     value = [[[[[1.0, 2.0]]]]]
     assert convert(value, max_dims=5).shape == (1, 1, 1, 1, 2)
