@@ -149,6 +149,10 @@ def _png(pixels: torch.Tensor) -> bytes:
 
 def clean_filename(filename: str) -> str:
     """The name as given, without control characters, cut to 255 characters."""
+    if filename.isascii() and filename.isprintable():
+        # printable ASCII holds no control characters (category Cc in ASCII is exactly what
+        # isprintable() refuses), no surrogates and no bidi controls: nothing to strip
+        return filename[:MAX_FILENAME_LENGTH]
     return "".join(islice(_visible(filename), MAX_FILENAME_LENGTH))
 
 

@@ -583,6 +583,19 @@ def test_filename_control_characters_are_stripped() -> None:
     assert clean_filename("bad\udcffname.png") == "badname.png"
 
 
+def test_filename_cleaning_character_by_character() -> None:
+    control = [*range(32), 127]  # ASCII's control characters, stripped
+    for code in range(128):
+        expected = "ab" if code in control else f"a{chr(code)}b"
+        assert clean_filename(f"a{chr(code)}b") == expected, hex(code)
+    # beyond ASCII: C1 controls, bidi controls and lone surrogates go; the rest stays
+    for char in ("\x85", "\u200e", "\u202e", "\u2066", "\ud800"):
+        assert clean_filename(f"a{char}b") == "ab", hex(ord(char))
+    for char in ("\xa0", "\ufeff", "\u00e9", "\U0001f431"):
+        assert clean_filename(f"a{char}b") == f"a{char}b", hex(ord(char))
+    assert clean_filename("x" * 300 + "\n") == "x" * MAX_FILENAME_LENGTH
+
+
 def test_long_filename_is_truncated() -> None:
     picture = load(encode(noise((32, 32)), "PNG"), "a" * 10_000 + ".png")
     assert picture.filename == "a" * MAX_FILENAME_LENGTH
