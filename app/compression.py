@@ -2,6 +2,7 @@
 
 import zlib
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,8 +71,10 @@ class GzipMiddleware:
                 and "content-encoding" not in headers
                 and headers.get("content-type", "").encode().startswith(COMPRESSIBLE)
             ):
-                level = 1 if len(body) >= FAST_LEVEL_FROM_BYTES else 6
-                body = gzip_bytes(body, level)
+                if len(body) >= FAST_LEVEL_FROM_BYTES:  # milliseconds of work: off the loop
+                    body = await run_in_threadpool(gzip_bytes, body, 1)
+                else:
+                    body = gzip_bytes(body, 6)
                 headers["content-encoding"] = "gzip"
                 headers["content-length"] = str(len(body))
                 headers.add_vary_header("Accept-Encoding")

@@ -104,99 +104,83 @@ def cross_entropy_stages(
         one_hot, per_element, loss, grad, denominator = _every_position_counts(
             log_probs, softmax, t, w, reduction, cd
         )
-        stages = Stages(
-            logits=z,
-            max_logit=max_logit,
-            shifted=shifted,
-            exp=exp,
-            sum_exp=sum_exp,
-            log_sum_exp=log_sum_exp,
-            softmax=softmax,
-            log_probs=log_probs,
-            one_hot=one_hot,
-            target_dist=one_hot,
-            per_element_loss=per_element,
-            loss=loss,
-            grad=grad,
-            predicted=predicted,
-            denominator=denominator,
-            torch_loss=torch_loss,
-            warnings=[],
-        )
-        stages.warnings = _warnings(stages, t.numel() > 0, None, ignore_index, reduction)
-        return stages
-
-    if not probabilities:
-        # class indices; positions equal to ignore_index take no part
-        valid = t != ignore_index  # batch-shaped bool
-        idx = t.masked_fill(~valid, 0).unsqueeze(cd)  # ignored rows point at class 0, weight 0
-        valid_f = valid.to(z.dtype)
-        one_hot = torch.zeros_like(z).scatter_(cd, idx, valid_f.unsqueeze(cd))
-        # w_t: the weight of each position's target class, 0 where ignored
-        w_t = valid_f if w is None else w[idx.squeeze(cd)] * valid_f
-        # nll_loss_out_frame: -w_t * log_probs[t], 0 where ignored; 'mean' divides by sum(w_t)
-        nll = (-log_probs.gather(cd, idx).squeeze(cd) * w_t).masked_fill_(~valid, 0.0)
-        denominator = w_t.sum()
-        if eps > 0:
-            # cross_entropy_loss_label_smoothing: (1-eps)*nll + eps/C * smooth, where
-            # smooth = -sum_c w_c log_probs_c is the loss against the uniform distribution.
-            # Both share the nll divisor, so per position this is -sum_c w_c q_c log_probs_c
-            # with q = (1-eps)*one_hot + eps/C.
-            wlp = log_probs.sum(dim=cd) if w is None else log_probs.movedim(cd, -1) @ w
-            smooth = (-wlp).masked_fill_(~valid, 0.0)
-            per_element = (1 - eps) * nll + (eps / C) * smooth
-            target_dist = one_hot * (1 - eps) + valid_f.unsqueeze(cd) * (eps / C)
-        else:
-            per_element = nll
-            target_dist = one_hot
+        target_dist, valid = one_hot, None
+        any_valid: bool | None = t.numel() > 0
     else:
-        # cross_entropy_loss_prob_target: smoothing mixes in the uniform distribution, there
-        # is no ignore_index, and 'mean' divides by the number of positions, whatever the weights.
-        valid = None
-        one_hot = None
-        target_sums = t.sum(dim=cd)  # batch-shaped; 1 for a distribution (warned about if not)
-        target_dist = t if eps == 0 else t * (1 - eps) + eps / C
-        wq = target_dist if w_b is None else target_dist * w_b  # w_c q_c
-        per_element = -(log_probs * wq).sum(dim=cd)
-        denominator = torch.tensor(z.numel() // C, dtype=z.dtype, device=z.device)
-
-    if reduction == "none":
-        loss = per_element
-    elif probabilities or eps == 0:
-        loss = per_element.sum() / denominator if reduction == "mean" else per_element.sum()
-    else:
-        # reduced term by term, as cross_entropy_loss_label_smoothing does (the same number,
-        # but the same NaN when 'mean' divides by 0)
-        nll_sum, smooth_sum = nll.sum(), smooth.sum()
-        if reduction == "mean":
-            nll_sum, smooth_sum = nll_sum / denominator, smooth_sum / denominator
-        loss = (1 - eps) * nll_sum + (eps / C) * smooth_sum
-
-    # The gradient in closed form: for each position,
-    #   d/dz_j (-sum_c w_c q_c log_softmax(z)_c) = softmax_j * sum_c w_c q_c - w_j q_j
-    # (softmax - one_hot with no weight or smoothing), times 1/denominator for 'mean'.
-    scale = 1 / denominator if reduction == "mean" else torch.ones_like(denominator)
-    if not probabilities:
-        # sum_c w_c q_c = (1-eps) w_t + eps/C sum_c w_c, and w_j q_j is (1-eps) w_t at the
-        # target (a scatter, not a logits-sized subtraction) plus eps/C w_j where not ignored.
-        w_sum = C if w is None else float(w.sum())
-        s = w_t if eps == 0 else (1 - eps) * w_t + (eps / C) * w_sum * valid_f
-        grad = softmax * (s * scale).unsqueeze(cd)
-        grad.scatter_add_(cd, idx, (-(1 - eps) * w_t * scale).unsqueeze(cd))
-        if eps > 0:
-            smoothing = valid_f.unsqueeze(cd) * (eps / C * float(scale))
-            if w_b is None:
-                grad.sub_(smoothing)
+        if not probabilities:
+            # class indices; positions equal to ignore_index take no part
+            valid = t != ignore_index  # batch-shaped bool
+            idx = t.masked_fill(~valid, 0).unsqueeze(cd)  # ignored rows: class 0, weight 0
+            valid_f = valid.to(z.dtype)
+            one_hot = torch.zeros_like(z).scatter_(cd, idx, valid_f.unsqueeze(cd))
+            # w_t: the weight of each position's target class, 0 where ignored
+            w_t = valid_f if w is None else w[idx.squeeze(cd)] * valid_f
+            # nll_loss_out_frame: -w_t * log_probs[t], 0 where ignored; 'mean' divides by
+            # sum(w_t)
+            nll = (-log_probs.gather(cd, idx).squeeze(cd) * w_t).masked_fill_(~valid, 0.0)
+            denominator = w_t.sum()
+            if eps > 0:
+                # cross_entropy_loss_label_smoothing: (1-eps)*nll + eps/C * smooth, where
+                # smooth = -sum_c w_c log_probs_c is the loss against the uniform distribution.
+                # Both share the nll divisor, so per position this is -sum_c w_c q_c log_probs_c
+                # with q = (1-eps)*one_hot + eps/C.
+                wlp = log_probs.sum(dim=cd) if w is None else log_probs.movedim(cd, -1) @ w
+                smooth = (-wlp).masked_fill_(~valid, 0.0)
+                per_element = (1 - eps) * nll + (eps / C) * smooth
+                target_dist = one_hot * (1 - eps) + valid_f.unsqueeze(cd) * (eps / C)
             else:
-                grad.addcmul_(smoothing, w_b, value=-1)
-        if not denominator and reduction == "mean" and valid is not None:
-            # PyTorch never touches ignored rows, so they stay 0 even when it divides by 0
-            grad.masked_fill_(~valid.unsqueeze(cd), 0.0)
-    else:
-        # sum_c w_c q_c, batch-shaped; without weights, sum_c q_c = (1-eps) sum_c t_c + eps
-        s = (1 - eps) * target_sums + eps if w is None else wq.sum(dim=cd)
-        grad = softmax * (s * scale).unsqueeze(cd)
-        grad.sub_(wq, alpha=float(scale))
+                per_element = nll
+                target_dist = one_hot
+        else:
+            # cross_entropy_loss_prob_target: smoothing mixes in the uniform distribution, there
+            # is no ignore_index, and 'mean' divides by the number of positions, whatever the
+            # weights.
+            valid = None
+            one_hot = None
+            target_sums = t.sum(dim=cd)  # batch-shaped; 1 for a distribution (warned about if not)
+            target_dist = t if eps == 0 else t * (1 - eps) + eps / C
+            wq = target_dist if w_b is None else target_dist * w_b  # w_c q_c
+            per_element = -(log_probs * wq).sum(dim=cd)
+            denominator = torch.tensor(z.numel() // C, dtype=z.dtype, device=z.device)
+
+        if reduction == "none":
+            loss = per_element
+        elif probabilities or eps == 0:
+            loss = per_element.sum() / denominator if reduction == "mean" else per_element.sum()
+        else:
+            # reduced term by term, as cross_entropy_loss_label_smoothing does (the same number,
+            # but the same NaN when 'mean' divides by 0)
+            nll_sum, smooth_sum = nll.sum(), smooth.sum()
+            if reduction == "mean":
+                nll_sum, smooth_sum = nll_sum / denominator, smooth_sum / denominator
+            loss = (1 - eps) * nll_sum + (eps / C) * smooth_sum
+
+        # The gradient in closed form: for each position,
+        #   d/dz_j (-sum_c w_c q_c log_softmax(z)_c) = softmax_j * sum_c w_c q_c - w_j q_j
+        # (softmax - one_hot with no weight or smoothing), times 1/denominator for 'mean'.
+        scale = 1 / denominator if reduction == "mean" else torch.ones_like(denominator)
+        if not probabilities:
+            # sum_c w_c q_c = (1-eps) w_t + eps/C sum_c w_c, and w_j q_j is (1-eps) w_t at the
+            # target (a scatter, not a logits-sized subtraction) plus eps/C w_j where not ignored.
+            w_sum = C if w is None else float(w.sum())
+            s = w_t if eps == 0 else (1 - eps) * w_t + (eps / C) * w_sum * valid_f
+            grad = softmax * (s * scale).unsqueeze(cd)
+            grad.scatter_add_(cd, idx, (-(1 - eps) * w_t * scale).unsqueeze(cd))
+            if eps > 0:
+                smoothing = valid_f.unsqueeze(cd) * (eps / C * float(scale))
+                if w_b is None:
+                    grad.sub_(smoothing)
+                else:
+                    grad.addcmul_(smoothing, w_b, value=-1)
+            if not denominator and reduction == "mean" and valid is not None:
+                # PyTorch never touches ignored rows, so they stay 0 even when it divides by 0
+                grad.masked_fill_(~valid.unsqueeze(cd), 0.0)
+        else:
+            # sum_c w_c q_c, batch-shaped; without weights, sum_c q_c = (1-eps) sum_c t_c + eps
+            s = (1 - eps) * target_sums + eps if w is None else wq.sum(dim=cd)
+            grad = softmax * (s * scale).unsqueeze(cd)
+            grad.sub_(wq, alpha=float(scale))
+        any_valid = None if valid is None else bool(valid.any())
 
     stages = Stages(
         logits=z,
@@ -218,7 +202,6 @@ def cross_entropy_stages(
         warnings=[],
     )
     sums = target_sums if probabilities else None
-    any_valid = None if valid is None else bool(valid.any())
     stages.warnings = _warnings(stages, any_valid, sums, ignore_index, reduction)
     return stages
 
