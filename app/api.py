@@ -111,7 +111,7 @@ def classes() -> dict[str, list[str]]:
 
 @router.get("/model", summary="The model card: architecture, parameters, training metrics")
 def model(classifier: ClassifierDep) -> OrjsonResponse:
-    return OrjsonResponse(classifier.card())
+    return OrjsonResponse(classifier.card)
 
 
 @router.get("/health", summary="Liveness: the device and torch version the app computes with")

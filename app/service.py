@@ -1,12 +1,11 @@
 """What the routes do, without the web: the loaded Net, and requests turned into loss stages."""
 
-import hashlib
 import io
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,16 @@ from app.arrays import to_tensor
 from app.config import Settings
 from app.images import ALLOWED_FORMATS, Picture, load_picture, preview_data_url, to_batch
 from app.loss import Stages, cross_entropy_stages, stages_to_json
-from app.model import CLASSES, Net, architecture, load_net, parameter_count, pick_device
+from app.model import (
+    CLASSES,
+    Net,
+    architecture,
+    load_net,
+    parameter_count,
+    pick_device,
+    sha256_file,
+)
 from app.schemas import LossRequest, Reduction
-
-log = logging.getLogger("app")
 
 
 class RequestError(ValueError):
@@ -137,7 +142,7 @@ class Classifier:
     def load(cls, settings: Settings) -> "Classifier":
         device = pick_device(settings.device)
         net = load_net(settings.weights, device)
-        digest = hashlib.sha256(settings.weights.read_bytes()).hexdigest()
+        digest = sha256_file(settings.weights)
         metrics = None
         if settings.metrics_path.is_file():
             metrics = json.loads(settings.metrics_path.read_text())
@@ -148,7 +153,9 @@ class Classifier:
         with torch.inference_mode():
             return self.net(batch.to(self.device)).cpu()
 
+    @cached_property
     def card(self) -> dict[str, Any]:
+        """The model card GET /model answers: the same for the life of the process."""
         return {
             "architecture": architecture(self.net),
             "parameters": parameter_count(self.net),
