@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app import api
 from app.assets import STATIC_DIR, asset_url
 from app.i18n import CLASS_NAMES_ZH, LANG_NAMES, LANGS, js_strings, negotiate, translator
 
@@ -55,19 +56,19 @@ def favicon() -> RedirectResponse:
     return RedirectResponse(asset_url("favicon.svg"), status_code=301)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     batch = [asset_url(f"gallery/{name}") for name in EXAMPLE_BATCH]
     return _render(request, "index.html", "index", example_batch=batch)
 
 
-@router.get("/upload", response_class=HTMLResponse)
+@router.api_route("/upload", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def upload(request: Request) -> HTMLResponse:
     gallery = [(name.split("-")[0], asset_url(f"gallery/{name}")) for name in GALLERY]
     return _render(request, "upload.html", "upload", gallery=gallery)
 
 
-@router.get("/sandbox", response_class=HTMLResponse)
+@router.api_route("/sandbox", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def sandbox(request: Request) -> HTMLResponse:
     return _render(request, "sandbox.html", "sandbox")
 
@@ -92,10 +93,8 @@ def prefers_html(request: Request) -> bool:
 
 @router.get("/model", response_class=HTMLResponse)
 def model(request: Request) -> Response:
-    """The model card for browsers; any other client gets the JSON card of GET /model."""
+    """The model card for browsers; any other client gets the API's JSON card."""
     if not prefers_html(request):
-        from app import api  # the JSON answer stays the API's own
-
         response: Response = api.model(request.app.state.classifier)
     else:
         response = _render(request, "model.html", "model")

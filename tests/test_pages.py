@@ -221,3 +221,9 @@ def test_catalogue_is_complete() -> None:
     for script in (STATIC_DIR / "js").glob("*.js"):
         keys = set(re.findall(r"""\bs\(\s*"(\w+)"\s*[,)]""", script.read_text()))
         assert not sorted(k for k in keys if k not in strings), script.name
+
+
+@pytest.mark.parametrize("path", ["/", "/upload", "/sandbox"])
+def test_pages_answer_head(client: TestClient, path: str) -> None:
+    r = client.head(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
