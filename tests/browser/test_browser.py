@@ -283,3 +283,17 @@ def test_screenshots(open_page: Any, server: str) -> None:
     until(page, "document.querySelectorAll('.result dd').length >= 9")
     page.wait_for_timeout(400)
     shoot(page, "upload", 1280)
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')].filter(el => {
+  if (el.type === 'hidden') return false;
+  const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  const text = el.tagName === 'BUTTON' && el.textContent.trim().length > 0;
+  return !((el.labels && el.labels.length > 0) || named || text);
+}).map(el => el.outerHTML.slice(0, 120))"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_control_has_a_label(open_page: Any, server: str, path: str) -> None:
+    page = load(open_page(), server, path)
+    assert page.evaluate(UNLABELLED) == []
