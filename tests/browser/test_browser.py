@@ -285,7 +285,8 @@ def test_screenshots(open_page: Any, server: str) -> None:
     shoot(page, "upload", 1280)
 
 
-UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')].filter(el => {
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+.filter(el => {
   if (el.type === 'hidden') return false;
   const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
   const text = el.tagName === 'BUTTON' && el.textContent.trim().length > 0;
