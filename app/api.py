@@ -68,7 +68,6 @@ def _loss(body: bytes, settings: Settings) -> OrjsonResponse:
     responses=ERRORS,
 )
 async def predict(
-    request: Request,
     classifier: ClassifierDep,
     settings: SettingsDep,
     image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
