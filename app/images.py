@@ -19,7 +19,7 @@ STD = 0.5
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB (..., 3, H, W) in [0, 255] -> float32 in [-1, 1], as the tutorial's transforms do."""  # noqa: E501
+    """uint8 RGB (..., 3, H, W) in [0, 255] -> float32 in [-1, 1], as the tutorial does."""
     return (pixels.to(torch.float32) / 255.0 - MEAN) / STD
 
 
@@ -102,6 +102,20 @@ def load_picture(data: bytes, filename: str, *, max_pixels: int) -> Picture:
     hwc = np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(SIZE, SIZE, 3)
     pixels = torch.from_numpy(hwc.transpose(2, 0, 1).copy())  # (3, 32, 32), C-contiguous
     return Picture(name, image_format, original_size, pixels)
+
+
+def declared_pixels(data: bytes) -> int:
+    """Width x height as the header states it, without decoding; 0 for bytes that Pillow will
+    not open (not an allowed picture, or a header past its decompression-bomb limit), which
+    load_picture refuses unread. Decoding cost follows this, not the size in bytes: a 2 kB WebP
+    can declare 40 million pixels."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+            return int(image.width * image.height)
+    except MemoryError:
+        raise
+    except Exception:
+        return 0
 
 
 def to_batch(pictures: Sequence[Picture]) -> torch.Tensor:

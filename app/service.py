@@ -1,6 +1,5 @@
 """What the routes do, without the web: the loaded Net, and requests turned into loss stages."""
 
-import io
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,11 +10,10 @@ from typing import Any
 
 import orjson
 import torch
-from PIL import Image
 
 from app.arrays import to_tensor
 from app.config import Settings
-from app.images import ALLOWED_FORMATS, Picture, load_picture, preview_data_url, to_batch
+from app.images import Picture, declared_pixels, load_picture, preview_data_url, to_batch
 from app.loss import Stages, cross_entropy_stages, stages_to_json
 from app.model import (
     CLASSES,
@@ -173,29 +171,13 @@ class Upload:
     data: bytes
 
 
-def declared_pixels(uploads: Sequence[Upload]) -> int:
-    """Width x height summed over the uploads as their headers state them, without decoding.
-
-    This, not the size in bytes, is what decoding costs: a 2 kB WebP or a 5 kB PNG can hold
-    40 million pixels. An upload Pillow cannot identify counts as 0: it is refused unread.
-    """
-    total = 0
-    for upload in uploads:
-        try:
-            with Image.open(io.BytesIO(upload.data), formats=ALLOWED_FORMATS) as image:
-                total += image.width * image.height
-        except Exception:  # refused by load_picture, from the header, before any decoding
-            continue
-    return total
-
-
 def admit(uploads: Sequence[Upload], settings: Settings) -> int:
     """Refuse a /predict request before decoding anything; return the pixels its headers declare."""
     if not uploads:
         raise RequestError("send at least one image")
     if len(uploads) > settings.max_images:
         raise RequestError(f"got {len(uploads)} images; at most {settings.max_images} per request")
-    pixels = declared_pixels(uploads)
+    pixels = sum(declared_pixels(u.data) for u in uploads)
     if pixels > settings.max_request_pixels:
         raise RequestError(
             f"the images hold {pixels:,} pixels together; "

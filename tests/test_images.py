@@ -22,6 +22,7 @@ from app.images import (
     Picture,
     _to_rgb_or_rgba,
     clean_filename,
+    declared_pixels,
     load_picture,
     normalize,
     preview_data_url,
@@ -678,3 +679,16 @@ def test_preview_data_url_decodes_to_the_same_pixels() -> None:
     assert preview.mode == "RGB"
     assert preview.size == (32, 32)
     assert np.array_equal(np.asarray(preview), hwc(picture))
+
+
+def test_declared_pixels_reads_the_header_only() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(buffer, format="PNG")
+    assert declared_pixels(buffer.getvalue()) == 60_000
+    # a header that claims 9000 x 9000: counted, never decoded
+    png = bytearray(buffer.getvalue())
+    png[16:24] = struct.pack(">II", 9_000, 9_000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    assert declared_pixels(bytes(png)) == 81_000_000
+    assert declared_pixels(b"%!PS-Adobe-3.0 EPSF-3.0\n") == 0
+    assert declared_pixels(b"") == 0
