@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -19,6 +20,9 @@ class Settings(BaseSettings):
     # Training metrics shown by GET /model; default: the JSON beside the weights.
     metrics: Path | None = None
     torch_threads: int | None = None
+    # Threads that run large requests' torch work off the event loop. One process's threads share
+    # the GIL, so a second one mostly contends with the first; scale out with workers instead.
+    compute_threads: Annotated[int, Field(ge=1)] = 1
 
     # Caps on what one request may ask of the server (documented in the README).
     max_json_bytes: int = 10 * 1024 * 1024

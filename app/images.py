@@ -75,22 +75,67 @@ class Picture:
             )
 
 
-def load_picture(data: bytes, filename: str, *, max_pixels: int) -> Picture:
-    """Decode an upload and turn it into the Net's 32x32 RGB input.
+@dataclass(frozen=True, eq=False)
+class Upload:
+    """An upload whose header has been read and checked, and nothing decoded yet."""
+
+    filename: str  # cleaned: see clean_filename
+    image: Image.Image  # opened lazily: only the header has been parsed
+    size: int  # bytes uploaded
+
+    @property
+    def pixels(self) -> int:
+        """Width x height as the header declares them: what decoding the upload will cost."""
+        return int(self.image.width * self.image.height)
+
+
+def open_upload(data: bytes, filename: str, *, max_pixels: int) -> Upload:
+    """Read an upload's header, without decoding it, and refuse it if it is not an allowed
+    format or declares more than max_pixels pixels (or more than Pillow's own
+    decompression-bomb limit, Image.MAX_IMAGE_PIXELS). Decoding cost follows the pixels, not
+    the bytes: a 2 kB WebP can declare 40 million pixels.
+
+    Raises ImageError, with a sentence that names the file."""
+    name = clean_filename(filename)
+    if not data:
+        raise _error(name, "the file is empty")
+    limit = (
+        max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
+    )
+    too_large = f"the image is too large (more than {limit:,} pixels)"
+    try:
+        # Image.open reads only the header. Pillow itself raises DecompressionBombError above
+        # 2 * MAX_IMAGE_PIXELS; between 1x and 2x it warns (raised if warnings are errors) and the
+        # size check below refuses the picture.
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError as exc:
+        raise _error(name, NOT_AN_IMAGE) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _error(name, too_large) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # e.g. a zlib bomb in a PNG text chunk (over MAX_TEXT_CHUNK)
+        raise _error(name, DAMAGED) from exc
+
+    width, height = image.size
+    if width * height > limit:
+        raise _error(name, too_large)
+    if width <= 0 or height <= 0:
+        raise _error(name, DAMAGED)
+    return Upload(name, image, len(data))
+
+
+def decode(upload: Upload) -> Picture:
+    """Decode an opened upload and turn it into the Net's 32x32 RGB input.
 
     Steps: EXIF orientation applied; the largest centred square kept; converted to 8-bit RGB
     (16-bit grey scaled down, not clipped); resized to 32x32 (a 32x32 RGB picture passes
     through bit for bit). Transparent parts are composited over white, as they show on most
     web pages and documents, so a logo on a transparent background looks as its uploader saw it.
 
-    Pictures with more than max_pixels pixels (or more than Pillow's own decompression-bomb
-    limit, Image.MAX_IMAGE_PIXELS) are refused from their header, before any decoding.
-    Raises ImageError for anything that is not a complete, decodable picture in an allowed format.
+    Raises ImageError for anything that is not a complete, decodable picture.
     """
-    name = clean_filename(filename)
-    if not data:
-        raise _error(name, "the file is empty")
-    upright, image_format, original_size = _decode(data, name, max_pixels)
+    upright, image_format, original_size = _decode(upload)
     if upright.size == (SIZE, SIZE) and upright.mode == "RGB" and not upright.has_transparency_data:
         # Already the Net's input (a CIFAR-10 picture): cropping, converting and resizing would
         # each return an identical copy.
@@ -101,21 +146,12 @@ def load_picture(data: bytes, filename: str, *, max_pixels: int) -> Picture:
         rgb = _over_white(small) if small.mode == "RGBA" else small
     hwc = np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(SIZE, SIZE, 3)
     pixels = torch.from_numpy(hwc.transpose(2, 0, 1).copy())  # (3, 32, 32), C-contiguous
-    return Picture(name, image_format, original_size, pixels)
+    return Picture(upload.filename, image_format, original_size, pixels)
 
 
-def declared_pixels(data: bytes) -> int:
-    """Width x height as the header states it, without decoding; 0 for bytes that Pillow will
-    not open (not an allowed picture, or a header past its decompression-bomb limit), which
-    load_picture refuses unread. Decoding cost follows this, not the size in bytes: a 2 kB WebP
-    can declare 40 million pixels."""
-    try:
-        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
-            return int(image.width * image.height)
-    except MemoryError:
-        raise
-    except Exception:
-        return 0
+def load_picture(data: bytes, filename: str, *, max_pixels: int) -> Picture:
+    """open_upload, then decode: an upload's bytes to the Net's 32x32 RGB input."""
+    return decode(open_upload(data, filename, max_pixels=max_pixels))
 
 
 def to_batch(pictures: Sequence[Picture]) -> torch.Tensor:
@@ -180,34 +216,13 @@ def _error(name: str, reason: str) -> ImageError:
     return ImageError(f"{name or '(unnamed file)'}: {reason}")
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, str, tuple[int, int]]:
-    """Open, check the size from the header, then decode in full and apply EXIF orientation.
+def _decode(upload: Upload) -> tuple[Image.Image, str, tuple[int, int]]:
+    """Decode in full and apply EXIF orientation.
 
     Returns the upright image, its format and its (width, height) before any JPEG draft scaling.
     """
-    limit = (
-        max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
-    )
-    too_large = f"the image is too large (more than {limit:,} pixels)"
-    try:
-        # Image.open reads only the header. Pillow itself raises DecompressionBombError above
-        # 2 * MAX_IMAGE_PIXELS; between 1x and 2x it warns (raised if warnings are errors) and the
-        # size check below refuses the picture.
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except UnidentifiedImageError as exc:
-        raise _error(name, NOT_AN_IMAGE) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _error(name, too_large) from exc
-    except MemoryError:
-        raise
-    except Exception as exc:  # e.g. a zlib bomb in a PNG text chunk (over MAX_TEXT_CHUNK)
-        raise _error(name, DAMAGED) from exc
-
+    image, name = upload.image, upload.filename
     width, height = image.size
-    if width * height > limit:
-        raise _error(name, too_large)
-    if width <= 0 or height <= 0:
-        raise _error(name, DAMAGED)
     # A JPEG with several pictures in it (MPO, written by some cameras) is still a JPEG.
     image_format = "JPEG" if image.format == "MPO" else str(image.format)
 

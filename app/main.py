@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import torch
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
@@ -28,6 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     app.state.classifier = Classifier.load(settings)
+    app.state.compute_lane = anyio.CapacityLimiter(settings.compute_threads)
     log.info("model loaded: %s on %s", settings.weights, app.state.classifier.device)
     yield
 

@@ -13,7 +13,7 @@ import torch
 
 from app.arrays import to_tensor
 from app.config import Settings
-from app.images import Picture, declared_pixels, load_picture, preview_data_url, to_batch
+from app.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
 from app.loss import Stages, cross_entropy_stages, stages_to_json
 from app.model import (
     CLASSES,
@@ -165,25 +165,23 @@ class Classifier:
         }
 
 
-@dataclass
-class Upload:
-    filename: str
-    data: bytes
-
-
-def admit(uploads: Sequence[Upload], settings: Settings) -> int:
-    """Refuse a /predict request before decoding anything; return the pixels its headers declare."""
-    if not uploads:
+def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
+    """Read the headers of a /predict request's (filename, bytes) pairs and refuse the request
+    before anything is decoded: too many images, one that is not an allowed picture or declares
+    too many pixels, or too many pixels together."""
+    if not files:
         raise RequestError("send at least one image")
-    if len(uploads) > settings.max_images:
-        raise RequestError(f"got {len(uploads)} images; at most {settings.max_images} per request")
-    pixels = sum(declared_pixels(u.data) for u in uploads)
+    if len(files) > settings.max_images:
+        raise RequestError(f"got {len(files)} images; at most {settings.max_images} per request")
+    caps = settings.max_image_pixels
+    uploads = [open_upload(data, name, max_pixels=caps) for name, data in files]
+    pixels = sum(u.pixels for u in uploads)
     if pixels > settings.max_request_pixels:
         raise RequestError(
             f"the images hold {pixels:,} pixels together; "
             f"at most {settings.max_request_pixels:,} per request"
         )
-    return pixels
+    return uploads
 
 
 def predict(
@@ -196,9 +194,7 @@ def predict(
     settings: Settings,
 ) -> dict[str, Any]:
     """Decode the uploads (already let through by admit), run the Net, compute every stage."""
-    pictures = [
-        load_picture(u.data, u.filename, max_pixels=settings.max_image_pixels) for u in uploads
-    ]
+    pictures = [decode(u) for u in uploads]
     target_weight = parse_weight(weight, settings)
     batch = to_batch(pictures)
     with intra_op_threads(batch.numel()):

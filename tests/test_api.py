@@ -315,3 +315,45 @@ def test_predict_label_smoothing_must_be_finite(client: TestClient) -> None:
     r = client.post("/predict", files=files, data={"label_smoothing": "nan"})
     assert r.status_code == 422
     assert "label_smoothing" in json.dumps(r.json()["detail"])
+
+
+@pytest.mark.parametrize("lane", [1, 2])
+def test_large_requests_queue_for_the_compute_lane(settings, monkeypatch, lane: int) -> None:
+    """Requests too large for the event loop run on at most compute_threads threads at once,
+    and never on the loop itself."""
+    import asyncio
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app import api
+    from tests.conftest import build_app
+
+    running, most, on_loop = 0, 0, []
+    lock = threading.Lock()
+    work = api._loss
+
+    def spy(*args):
+        nonlocal running, most
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return work(*args)
+
+    monkeypatch.setattr(api, "_loss", spy)
+    rows = api.INLINE_JSON_BYTES // 60 + 1  # over the inline size in any number format
+    body = {"logits": [[0.123456] * 10] * rows, "target": [1] * rows, "fields": ["loss"]}
+    app = build_app(settings.model_copy(update={"compute_threads": lane}))
+    with TestClient(app) as client, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/loss", json=body), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert on_loop == [False] * 4
+    assert most == lane

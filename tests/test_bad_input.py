@@ -338,7 +338,7 @@ def test_pictures_of_many_pixels_are_never_decoded_on_the_event_loop(
     from app import service
 
     on_loop: list[bool] = []
-    decode = service.load_picture
+    decode = service.decode
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -348,7 +348,7 @@ def test_pictures_of_many_pixels_are_never_decoded_on_the_event_loop(
             on_loop.append(False)
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(service, "load_picture", spy)
+    monkeypatch.setattr(service, "decode", spy)
     webp = io.BytesIO()
     Image.new("RGB", (2000, 2000)).save(webp, format="WEBP", lossless=True)
     small = [("webp.webp", webp.getvalue()), ("bits.png", blank_png(3000, 3000))]

@@ -22,9 +22,10 @@ from app.images import (
     Picture,
     _to_rgb_or_rgba,
     clean_filename,
-    declared_pixels,
+    decode,
     load_picture,
     normalize,
+    open_upload,
     preview_data_url,
     to_batch,
 )
@@ -681,14 +682,26 @@ def test_preview_data_url_decodes_to_the_same_pixels() -> None:
     assert np.array_equal(np.asarray(preview), hwc(picture))
 
 
-def test_declared_pixels_reads_the_header_only() -> None:
+def test_open_upload_reads_the_header_only() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200), (10, 20, 30)).save(buffer, format="PNG")
-    assert declared_pixels(buffer.getvalue()) == 60_000
-    # a header that claims 9000 x 9000: counted, never decoded
+    data = buffer.getvalue()
+    upload = open_upload(data, "a.png", max_pixels=MAX_PIXELS)
+    assert (upload.pixels, upload.size, upload.filename) == (60_000, len(data), "a.png")
+    # a header that claims 9000 x 9000 (and data for one row): counted, never decoded
     png = bytearray(buffer.getvalue())
     png[16:24] = struct.pack(">II", 9_000, 9_000)
     png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
-    assert declared_pixels(bytes(png)) == 81_000_000
-    assert declared_pixels(b"%!PS-Adobe-3.0 EPSF-3.0\n") == 0
-    assert declared_pixels(b"") == 0
+    assert open_upload(bytes(png), "big.png", max_pixels=10**8).pixels == 81_000_000
+    with pytest.raises(ImageError, match="too large"):
+        open_upload(bytes(png), "big.png", max_pixels=80_999_999)
+    with pytest.raises(ImageError, match="not a PNG"):
+        open_upload(b"%!PS-Adobe-3.0 EPSF-3.0\n", "x.eps", max_pixels=MAX_PIXELS)
+    with pytest.raises(ImageError, match="empty"):
+        open_upload(b"", "x.png", max_pixels=MAX_PIXELS)
+
+
+def test_decode_gives_what_load_picture_gives() -> None:
+    data = encode(noise((40, 30), seed=3), "PNG")
+    upload = open_upload(data, "n.png", max_pixels=MAX_PIXELS)
+    assert torch.equal(decode(upload).pixels, load(data).pixels)
