@@ -62,8 +62,8 @@ def cross_entropy_stages(
 ) -> Stages:
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
-    Every input is detached first, so no stage requires grad and autograd records nothing
-    (without the cost of entering torch.no_grad() on every call)."""
+    Every input that requires grad is detached first, so no stage requires grad and autograd
+    records nothing (without the cost of entering torch.no_grad() on every call)."""
     _check_options(ignore_index, reduction, label_smoothing)
     if not isinstance(target, Tensor):
         raise LossInputError("target must be a tensor.")
@@ -106,6 +106,8 @@ def cross_entropy_stages(
         )
         target_dist, valid = one_hot, None
         any_valid: bool | None = t.numel() > 0
+        # whether 'mean' divides by 0; without weights, it divides by the number of positions
+        divides_by_zero = reduction == "mean" and (not t.numel() if w is None else not denominator)
     else:
         if not probabilities:
             # class indices; positions equal to ignore_index take no part
@@ -155,6 +157,10 @@ def cross_entropy_stages(
                 nll_sum, smooth_sum = nll_sum / denominator, smooth_sum / denominator
             loss = (1 - eps) * nll_sum + (eps / C) * smooth_sum
 
+        divides_by_zero = reduction == "mean" and (
+            not z.numel() if probabilities else not denominator
+        )
+
         # The gradient in closed form: for each position,
         #   d/dz_j (-sum_c w_c q_c log_softmax(z)_c) = softmax_j * sum_c w_c q_c - w_j q_j
         # (softmax - one_hot with no weight or smoothing), times 1/denominator for 'mean'.
@@ -172,7 +178,7 @@ def cross_entropy_stages(
                     grad.sub_(smoothing)
                 else:
                     grad.addcmul_(smoothing, w_b, value=-1)
-            if not denominator and reduction == "mean" and valid is not None:
+            if divides_by_zero and valid is not None:
                 # PyTorch never touches ignored rows, so they stay 0 even when it divides by 0
                 grad.masked_fill_(~valid.unsqueeze(cd), 0.0)
         else:
@@ -202,7 +208,7 @@ def cross_entropy_stages(
         warnings=[],
     )
     sums = target_sums if probabilities else None
-    stages.warnings = _warnings(stages, any_valid, sums, ignore_index, reduction)
+    stages.warnings = _warnings(stages, any_valid, divides_by_zero, sums, ignore_index)
     return stages
 
 
@@ -214,9 +220,10 @@ def _every_position_counts(
     idx = t.unsqueeze(cd)
     one_hot = torch.zeros_like(log_probs).scatter_(cd, idx, 1.0)
     picked = log_probs.gather(cd, idx).squeeze(cd)  # log_probs at the targets
+    n = t.numel()
     if w is None:
         per_element = picked.neg_()
-        denominator = torch.scalar_tensor(t.numel(), dtype=log_probs.dtype, device=t.device)
+        denominator = torch.scalar_tensor(n, dtype=log_probs.dtype, device=t.device)
     else:
         w_t = w[t]
         per_element = picked.neg_().mul_(w_t)
@@ -230,13 +237,12 @@ def _every_position_counts(
     # softmax * w_t * scale, less w_t * scale at the target (scale: 1/denominator for 'mean')
     if w is None:
         if reduction == "mean":
-            scale = denominator.reciprocal()
-            grad = softmax * scale
-            at_target = scale.neg()
+            # 1/n in Python is the float64 that denominator.reciprocal() gives (inf for n = 0);
+            # one_hot * scale is exactly 0 or scale: softmax * scale, less scale at the target
+            scale = 1 / n if n else math.inf
+            grad = (softmax * scale).sub_(one_hot, alpha=scale)
         else:
-            grad = softmax.clone()
-            at_target = torch.scalar_tensor(-1.0, dtype=log_probs.dtype, device=t.device)
-        grad.scatter_add_(cd, idx, at_target.expand(idx.shape))
+            grad = softmax - one_hot
     else:
         ws = w_t * denominator.reciprocal() if reduction == "mean" else w_t
         grad = softmax * ws.unsqueeze(cd)
@@ -247,13 +253,14 @@ def _every_position_counts(
 def _warnings(
     st: Stages,
     any_valid: bool | None,
+    divides_by_zero: bool,
     target_sums: Tensor | None,
     ignore_index: int,
-    reduction: str,
 ) -> list[str]:
     """Sentences for everything surprising about this input: why a NaN or inf appears, and
     options that do nothing. any_valid: whether any position counts, for index targets (None
-    for probabilities); target_sums: the sums of probability targets over the classes."""
+    for probabilities); divides_by_zero: whether 'mean' divides by 0; target_sums: the sums of
+    probability targets over the classes."""
     out: list[str] = []
     z = st.logits
 
@@ -273,7 +280,10 @@ def _warnings(
             )
 
     explained = False  # whether a sentence already says why something is NaN or infinite
-    if z.numel():
+    # log_probs are all finite only if the logits are and no row overflows (a NaN or +inf logit
+    # makes its row NaN; a -inf one, or an overflow, gives -inf): one reduction rules out both
+    # sentences below, and the exact test runs only when it fails
+    if z.numel() and not math.isfinite(float(st.log_probs.min())):
         lo, hi = (float(x) for x in torch.aminmax(z))
         if not (math.isfinite(lo) and math.isfinite(hi)):
             explained = True
@@ -290,7 +300,7 @@ def _warnings(
                 "infinite, or NaN where 0 is multiplied by -inf."
             )
 
-    if reduction == "mean" and not st.denominator:
+    if divides_by_zero:
         explained = True
         if z.numel() == 0:
             why, grad = "the batch is empty", ""
@@ -347,7 +357,8 @@ def _as_logits(logits: Tensor) -> Tensor:
         raise LossInputError(
             f"logits of shape {_shape(logits.shape)} have no classes (dimension {cd} is empty)."
         )
-    return logits.detach().to(torch.float64).contiguous()
+    z = logits.detach() if logits.requires_grad else logits
+    return (z if z.dtype == torch.float64 else z.to(torch.float64)).contiguous()
 
 
 def _as_target(
@@ -358,7 +369,9 @@ def _as_target(
     """
     cd = 0 if z.dim() == 1 else 1
     C = z.shape[cd]
-    t = target.detach().to(z.device)
+    t = target.detach() if target.requires_grad else target
+    if t.device != z.device:
+        t = t.to(z.device)
     if probabilities:
         if not t.is_floating_point():
             raise LossInputError(
@@ -367,7 +380,7 @@ def _as_target(
                 f"them with a decimal point (1.0), or give class indices of shape "
                 f"{_shape(batch_shape)}."
             )
-        t = t.to(torch.float64).contiguous()
+        t = (t if t.dtype == torch.float64 else t.to(torch.float64)).contiguous()
         lo, hi = (float(x) for x in torch.aminmax(t)) if t.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             first = _first(~torch.isfinite(t))
@@ -404,8 +417,8 @@ def _as_target(
             f"target of shape {_shape(t.shape)} holds class indices, which must be integers, "
             f"not {_dtype(t)}{example}; for class probabilities give shape {_shape(z.shape)}."
         )
-    t = t.to(torch.int64).contiguous()
-    lo, hi = (int(x) for x in torch.aminmax(t)) if t.numel() else (0, 0)
+    t = (t if t.dtype == torch.int64 else t.to(torch.int64)).contiguous()
+    lo, hi = map(int, torch.aminmax(t)) if t.numel() else (0, 0)
     # the cheap test first; a value outside [0, C) may still be ignore_index
     bad = ((t < 0) | (t >= C)) & (t != ignore_index) if lo < 0 or hi >= C else None
     if bad is not None and bad.any():

@@ -381,6 +381,23 @@ def test_non_finite_logits_are_carried_through_with_a_warning():
     assert stages.warnings[0].startswith("The logits contain NaN or infinite values")
 
 
+@pytest.mark.parametrize("target", [0, 1])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_a_minus_inf_logit_is_explained_even_when_the_loss_is_finite(target, reduction):
+    z = torch.tensor([[0.0, -math.inf, 1.0], [0.5, 0.0, -1.0]], dtype=F64)
+    t = torch.tensor([target, 0])
+    stages = cross_entropy_stages(z, t, reduction=reduction)
+    loss, grad = reference(z, t, reduction=reduction)
+    close(stages.loss, loss)
+    close(stages.grad, grad)
+    assert stages.log_probs[0, 1].item() == -math.inf
+    assert bool(torch.isfinite(stages.loss).all()) == (target == 0)
+    assert stages.warnings == [
+        "The logits contain NaN or infinite values; PyTorch carries them through, so the "
+        "stages that depend on them are NaN or infinite too."
+    ]
+
+
 def test_huge_weights_overflow_the_loss_with_a_warning():
     z = torch.tensor([[0.0, 50.0]], dtype=F64)
     stages = cross_entropy_stages(z, torch.tensor([0]), torch.tensor([1e308, 1.0], dtype=F64))
