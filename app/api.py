@@ -44,8 +44,8 @@ async def compute(request: Request, small: bool, work: Callable[..., T], *args: 
 # Requests this small are computed on the event loop; larger ones go to the compute lane so that
 # they never stall the loop. JSON: up to 32 KiB, well under a millisecond of work. Uploads: up to
 # 64 KiB (32 CIFAR-10 JPEGs are 37 KB), a few milliseconds at most, where the hop to a thread
-# and back costs more: under load, 32 JPEGs ran at 0.82x the floor's rate on the loop and at
-# 0.66x through the lane, as the thread and the loop took turns at the GIL.
+# and back costs more, as the thread and the loop take turns at the GIL: in one A/B run under
+# load (bench/README.md), 32 JPEGs ran at 0.66x the floor's rate through the lane, 0.82x here.
 INLINE_JSON_BYTES = 32 * 1024
 INLINE_UPLOAD_BYTES = 64 * 1024
 # ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
