@@ -45,7 +45,7 @@ async def compute(request: Request, small: bool, work: Callable[..., T], *args: 
 # they never stall the loop. JSON: up to 32 KiB, well under a millisecond of work. Uploads: up to
 # 64 KiB (32 CIFAR-10 JPEGs are 37 KB), a few milliseconds at most, where the hop to a thread
 # and back costs more, as the thread and the loop take turns at the GIL: in one A/B run under
-# load (bench/README.md), 32 JPEGs ran at 0.66x the floor's rate through the lane, 0.82x here.
+# load (bench/README.md), 32 JPEGs ran at 0.64x the floor's rate through the lane, 0.81x here.
 INLINE_JSON_BYTES = 32 * 1024
 INLINE_UPLOAD_BYTES = 64 * 1024
 # ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
