@@ -43,9 +43,10 @@ async def compute(request: Request, small: bool, work: Callable[..., T], *args: 
 
 # Requests this small are computed on the event loop; larger ones go to the compute lane so that
 # they never stall the loop. JSON: up to 32 KiB, well under a millisecond of work. Uploads: up to
-# 64 KiB (32 CIFAR-10 JPEGs are 37 KB), a few milliseconds at most, where the hop to a thread
-# and back costs more, as the thread and the loop take turns at the GIL: in one A/B run under
-# load (bench/README.md), 32 JPEGs ran at 0.64x the floor's rate through the lane, 0.81x here.
+# 64 KiB (32 CIFAR-10 JPEGs are 37 KB: 4 ms; the most, 64 of them in 60 KB, 9.3 ms), where the
+# hop to a thread and back costs more, as the thread and the loop take turns at the GIL: in one
+# A/B run under load (bench/README.md), 32 JPEGs ran at 0.64x the floor's rate through the lane
+# and 0.81x here.
 INLINE_JSON_BYTES = 32 * 1024
 INLINE_UPLOAD_BYTES = 64 * 1024
 # ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
