@@ -343,7 +343,7 @@ def test_large_requests_queue_for_the_compute_lane(settings, monkeypatch, lane: 
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.05)
+        time.sleep(0.1)
         with lock:
             running -= 1
         return work(*args)
