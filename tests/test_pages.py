@@ -146,6 +146,17 @@ def test_uploaded_filename_is_never_html(client: TestClient) -> None:
             assert sink not in text, (script.name, sink)
 
 
+def test_vendored_scripts_default_to_no_other_host() -> None:
+    """plotly.js ships default URLs on plot.ly hosts (topojson for maps, Chart Studio); ours are
+    blanked, and Swagger UI's validator badge, an image from validator.swagger.io, is off."""
+    plotly = (STATIC_DIR / "vendor" / "plotly" / "plotly-cartesian.min.js").read_text()
+    assert re.findall(r'dflt:"https?://', plotly) == []
+    assert 'topojsonURL:{valType:"string",noBlank:!0,dflt:""}' in plotly
+    assert 'plotlyServerURL:{valType:"string",dflt:""}' in plotly
+    init = (STATIC_DIR / "vendor" / "swagger-ui" / "init.js").read_text()
+    assert re.search(r"^\s*validatorUrl: null,$", init, re.MULTILINE)
+
+
 def test_no_external_urls_in_our_files() -> None:
     allowed = re.compile(r"https?://www\.w3\.org/")
     files = [p for p in TEMPLATES.rglob("*") if p.is_file()]

@@ -5,4 +5,6 @@ window.ui = SwaggerUIBundle({
   deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis],
   layout: "BaseLayout",
+  // Off: the default badge is an image from validator.swagger.io, shown on any host but localhost.
+  validatorUrl: null,
 });
