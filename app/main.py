@@ -1,69 +1,18 @@
-"""Builds the app: settings, the model loaded once in the lifespan, routes, middleware."""
+"""`uvicorn app.main:app`: the ASGI app, built on first access from the environment's settings.
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+Built lazily (a module __getattr__), so that importing this module reads no environment and no
+.env file: tests and tools import create_app without building an app they do not use."""
 
-import anyio
-import torch
-from fastapi import FastAPI
-from starlette.formparsers import MultiPartParser
+from typing import Any
 
-from app import api, docs, errors, pages
-from app.assets import static_app
-from app.compression import GzipMiddleware
-from app.config import Settings, get_settings
-from app.limits import BodySizeLimitMiddleware
-from app.logs import AccessLogMiddleware, configure_logging
-from app.responses import OrjsonResponse
-from app.security import SecurityHeadersMiddleware
-from app.service import Classifier
+from app.web.app import create_app
 
-log = logging.getLogger("app")
+__all__ = ["create_app"]  # and `app`, through __getattr__
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    configure_logging(json_lines=settings.log_json)
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    app.state.classifier = Classifier.load(settings)
-    app.state.compute_lane = anyio.CapacityLimiter(settings.compute_threads)
-    log.info("model loaded: %s on %s", settings.weights, app.state.classifier.device)
-    yield
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app, with `settings` (default: read from the environment)."""
-    settings = settings or get_settings()
-    # Uploads stay in memory: no part can outgrow the body cap, so none is spooled to disk.
-    MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
-    app = FastAPI(
-        title="Cross-Entropy Explainer",
-        summary="Every stage of PyTorch's nn.CrossEntropyLoss, computed and shown.",
-        version="0.1.0",
-        lifespan=lifespan,
-        default_response_class=OrjsonResponse,
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.include_router(pages.router)  # first: GET /model serves the card page to browsers
-    app.include_router(api.router)
-    app.include_router(docs.router)
-    app.mount("/static", static_app(), name="static")
-    errors.install(app)
-    # Outermost last: access log sees everything, the size cap runs before any body is read.
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(GzipMiddleware)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        limits={"/predict": settings.max_upload_bytes},
-        default=settings.max_json_bytes,
-    )
-    app.add_middleware(AccessLogMiddleware)
-    return app
-
-
-app = create_app()
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        built = create_app()
+        globals()["app"] = built  # later lookups find it without calling here again
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from app.config import get_settings
-from app.loss import cross_entropy_stages, stages_to_json
-from app.responses import OrjsonResponse
+from app.engine import cross_entropy_stages
+from app.web.serialize import OrjsonResponse, stages_to_json
+from app.web.settings import get_settings
 
 SIZES: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 CLASSES = 10

@@ -21,9 +21,8 @@ from fastapi.responses import Response
 from PIL import Image
 from starlette.datastructures import UploadFile
 
-from app.config import get_settings
-from app.images import MEAN, STD
-from app.model import CLASSES, Net, load_net
+from app.model import CLASSES, MEAN, STD, Net, load_net
+from app.web.settings import get_settings
 
 torch.set_num_threads(1)  # tensors here are tiny: one thread, no fork-join overhead
 

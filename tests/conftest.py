@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.config import Settings
-from app.main import create_app
 from app.model import Net
+from app.web.app import create_app
+from app.web.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
-from app.compression import accepts_gzip
+from app.web.middleware.compression import accepts_gzip
 from bench import engine, page, training
 from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk

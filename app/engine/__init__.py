@@ -1,0 +1,7 @@
+"""The maths: nn.CrossEntropyLoss taken apart into its stages, in float64. Tensors in, stages out:
+no web, no JSON."""
+
+from app.engine.errors import InputError
+from app.engine.loss import REDUCTIONS, STAGES, Reduction, Stages, cross_entropy_stages
+
+__all__ = ["REDUCTIONS", "STAGES", "InputError", "Reduction", "Stages", "cross_entropy_stages"]

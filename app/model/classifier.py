@@ -1,0 +1,53 @@
+"""The served Net: where it runs, what is known about its weights, and its logits for a batch."""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.model.net import CLASSES, Net, architecture, parameter_count
+from app.model.weights import load_net, pick_device, sha256_file
+
+
+@dataclass
+class Classifier:
+    """The Net, where it runs, and what is known about its weights."""
+
+    net: Net
+    device: torch.device
+    weights: Path
+    weights_sha256: str
+    metrics: dict[str, Any] | None
+
+    @classmethod
+    def load(cls, weights: Path, device: str = "auto", metrics: Path | None = None) -> "Classifier":
+        """The Net with `weights` on `device` ("auto", "cpu", "cuda"), and the training metrics
+        in the JSON file `metrics` if there is one."""
+        where = pick_device(device)
+        net = load_net(weights, where)
+        digest = sha256_file(weights)
+        known = (
+            json.loads(metrics.read_text()) if metrics is not None and metrics.is_file() else None
+        )
+        return cls(net, where, weights, digest, known)
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 32, 32) normalised pictures -> (N, 10) logits on the CPU."""
+        with torch.inference_mode():
+            return self.net(batch.to(self.device)).cpu()
+
+    @cached_property
+    def card(self) -> dict[str, Any]:
+        """The model card GET /model answers: the same for the life of the process."""
+        return {
+            "architecture": architecture(self.net),
+            "parameters": parameter_count(self.net),
+            "weights": self.weights.name,
+            "weights_sha256": self.weights_sha256,
+            "device": str(self.device),
+            "classes": list(CLASSES),
+            "metrics": self.metrics,
+        }

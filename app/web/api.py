@@ -1,0 +1,121 @@
+"""JSON routes: /loss, /predict, /classes, /model, /health."""
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import anyio
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+
+from app.engine import Reduction
+from app.model import CLASSES
+from app.web import pages, service
+from app.web.deps import ClassifierDep, SettingsDep
+from app.web.schemas import ERRORS, LossRequest, LossStages, PredictAnswer
+from app.web.serialize import OrjsonResponse
+
+router = APIRouter()
+
+T = TypeVar("T")
+
+
+async def compute(request: Request, small: bool, work: Callable[..., T], *args: object) -> T:
+    """Run a request's torch work: on the event loop when it is small, since a thread hop costs
+    more than the work; else on the compute lane, so that the loop never stalls. The lane has
+    settings.compute_threads threads (1 by default): large requests queue for it rather than
+    take turns at the GIL, which costs each of them far more than waiting its turn."""
+    if small:
+        return work(*args)
+    lane: anyio.CapacityLimiter = request.app.state.compute_lane
+    return await anyio.to_thread.run_sync(work, *args, limiter=lane)
+
+
+# Requests this small are computed on the event loop; larger ones go to the compute lane so that
+# they never stall the loop. JSON: up to 32 KiB, well under a millisecond of work. Uploads: up to
+# 64 KiB (32 CIFAR-10 JPEGs are 37 KB: 4 ms; the most, 64 of them in 60 KB, 9.3 ms), where the
+# hop to a thread and back costs more, as the thread and the loop take turns at the GIL: in one
+# A/B run under load (bench/README.md), 32 JPEGs ran at 0.64x the floor's rate through the lane
+# and 0.81x here.
+INLINE_JSON_BYTES = 32 * 1024
+INLINE_UPLOAD_BYTES = 64 * 1024
+# ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
+# 2 kB WebP can declare 40 million pixels, seconds of decoding that would stall every request).
+INLINE_UPLOAD_PIXELS = 256 * 256
+
+LOSS_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": LossRequest.model_json_schema()}},
+}
+
+
+@router.post(
+    "/loss",
+    summary="Every stage of F.cross_entropy on your logits and target",
+    response_model=LossStages,
+    responses=ERRORS,
+    openapi_extra={"requestBody": LOSS_BODY},
+)
+async def loss(request: Request, settings: SettingsDep) -> OrjsonResponse:
+    body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
+    small = len(body) <= INLINE_JSON_BYTES
+    return OrjsonResponse(await compute(request, small, service.loss_answer, body, settings))
+
+
+@router.post(
+    "/predict",
+    summary="Run the Net on uploaded images and every loss stage on its logits",
+    response_model=PredictAnswer,
+    responses=ERRORS,
+)
+async def predict(
+    request: Request,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
+    label: Annotated[
+        list[str] | None,
+        Form(description="One per image: a class name or index, or empty for no label."),
+    ] = None,
+    reduction: Annotated[Reduction, Form()] = "mean",
+    label_smoothing: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0,
+    weight: Annotated[str | None, Form(description="JSON array of 10 class weights.")] = None,
+) -> OrjsonResponse:
+    files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
+    uploads = service.admit(files, settings)  # headers read, nothing decoded
+    pixels, size = sum(u.pixels for u in uploads), sum(u.size for u in uploads)
+    small = pixels <= INLINE_UPLOAD_PIXELS and size <= INLINE_UPLOAD_BYTES
+    args = (classifier, uploads, label, reduction, label_smoothing, weight, settings)
+    return OrjsonResponse(await compute(request, small, service.predict, *args))
+
+
+@router.get("/classes", summary="The CIFAR-10 classes, in label order")
+def classes() -> dict[str, list[str]]:
+    return {"classes": list(CLASSES)}
+
+
+@router.get(
+    "/model",
+    summary="The model card: architecture, parameters, training metrics",
+    responses={
+        200: {"content": {"text/html": {}}, "description": "JSON, or the page for browsers"}
+    },
+)
+def model(request: Request, classifier: ClassifierDep) -> Response:
+    """The model card as JSON; a browser (Accept ranking text/html first) gets the page."""
+    response: Response
+    if pages.prefers_html(request):
+        response = pages.model_card(request)
+    else:
+        response = OrjsonResponse(classifier.card)
+    response.headers["Vary"] = "Accept, Accept-Language"
+    return response
+
+
+@router.get("/health", summary="Liveness: the device and torch version the app computes with")
+def health(classifier: ClassifierDep) -> dict[str, str]:
+    return {
+        "status": "ok",
+        "device": str(classifier.device),
+        "torch": service.TORCH_VERSION,
+        "weights": str(classifier.weights),
+        "weights_sha256": classifier.weights_sha256,
+    }

@@ -1,0 +1,66 @@
+"""Builds the app: settings, the model loaded once in the lifespan, routes, middleware."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import torch
+from fastapi import FastAPI
+from starlette.formparsers import MultiPartParser
+
+from app.model.classifier import Classifier
+from app.web import api, docs, errors, pages
+from app.web.assets import static_app
+from app.web.middleware.compression import GzipMiddleware
+from app.web.middleware.limits import BodySizeLimitMiddleware
+from app.web.middleware.logs import AccessLogMiddleware, configure_logging
+from app.web.middleware.security import SecurityHeadersMiddleware
+from app.web.serialize import OrjsonResponse
+from app.web.settings import Settings, get_settings
+
+log = logging.getLogger("app")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_logging(json_lines=settings.log_json)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    app.state.classifier = Classifier.load(settings.weights, settings.device, settings.metrics_path)
+    app.state.compute_lane = anyio.CapacityLimiter(settings.compute_threads)
+    log.info("model loaded: %s on %s", settings.weights, app.state.classifier.device)
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app, with `settings` (default: read from the environment)."""
+    settings = settings or get_settings()
+    # Uploads stay in memory: no part can outgrow the body cap, so none is spooled to disk.
+    MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
+    app = FastAPI(
+        title="Cross-Entropy Explainer",
+        summary="Every stage of PyTorch's nn.CrossEntropyLoss, computed and shown.",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(docs.router)
+    app.mount("/static", static_app(), name="static")
+    errors.install(app)
+    # Outermost last: access log sees everything, the size cap runs before any body is read.
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(GzipMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limits={"/predict": settings.max_upload_bytes},
+        default=settings.max_json_bytes,
+    )
+    app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,27 @@
+"""FastAPI dependencies: what a route may ask for, read from the app's state.
+
+They are coroutines: FastAPI runs a plain function dependency in the threadpool, a hop that costs
+more than a small /loss request's whole computation."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.model.classifier import Classifier
+from app.web.settings import Settings
+
+
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_classifier(request: Request) -> Classifier:
+    """The Net loaded once in the lifespan."""
+    classifier: Classifier = request.app.state.classifier
+    return classifier
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

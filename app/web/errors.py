@@ -1,0 +1,50 @@
+"""Every error answers JSON {"detail": ...}: bad input gets a 4xx saying what is wrong."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from app.engine import InputError
+from app.web.serialize import OrjsonResponse
+
+log = logging.getLogger("app")
+
+
+def _clean(error: Any, prefix: tuple[str, ...]) -> dict[str, Any]:
+    """Pydantic's error without the echoed input, which can be megabytes."""
+    loc = [*prefix, *(str(part) for part in error.get("loc", ()))]
+    return {"loc": loc, "msg": error.get("msg", ""), "type": error.get("type", "")}
+
+
+async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    prefix = ("body",) if isinstance(exc, ValidationError) else ()
+    return OrjsonResponse({"detail": [_clean(e, prefix) for e in exc.errors()]}, status_code=422)
+
+
+async def input_error(request: Request, exc: Exception) -> OrjsonResponse:
+    """Every error our own layers raise for input the user sent (InputError and its kinds)."""
+    assert isinstance(exc, InputError)
+    return OrjsonResponse({"detail": str(exc)}, status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, HTTPException)
+    return OrjsonResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> OrjsonResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return OrjsonResponse({"detail": "internal server error"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(InputError, input_error)
+    app.add_exception_handler(Exception, server_error)

@@ -1,0 +1,1 @@
+"""Pure-ASGI middleware: access log, body limits, compression, security headers."""

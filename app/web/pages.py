@@ -1,0 +1,94 @@
+"""HTML pages: templates only; every number on them comes from the JSON API."""
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from app.web.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
+from app.web.i18n import CLASS_NAMES_ZH, LANG_NAMES, LANGS, js_strings, negotiate, translator
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.globals["asset_url"] = asset_url
+
+router = APIRouter(include_in_schema=False)
+GALLERY = sorted(p.name for p in (STATIC_DIR / "gallery").glob("*.jpg"))
+EXAMPLE_BATCH = ("cat-0001.jpg", "ship-0000.jpg", "ship-0001.jpg", "airplane-0003.jpg")
+
+
+def _url(path: str, params: list[tuple[str, str]]) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _render(request: Request, template: str, page: str, **extra: Any) -> HTMLResponse:
+    """Render a page in the negotiated language with links that keep the query string."""
+    query_lang = request.query_params.get("lang")
+    lang = negotiate(query_lang, request.headers.get("accept-language"))
+    others = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    lang_links = {code: _url(request.url.path, [*others, ("lang", code)]) for code in LANGS}
+    keep = [("lang", lang)] if query_lang else []
+    context = {
+        "lang": lang,
+        "page": page,
+        "t": translator(lang),
+        "lang_links": lang_links,
+        "lang_names": LANG_NAMES,
+        "nav": {name: _url(path, keep) for name, path in NAV},
+        "page_data": {"lang": lang, "strings": js_strings(lang), "classesZh": CLASS_NAMES_ZH},
+        **extra,
+    }
+    response = templates.TemplateResponse(request, template, context)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+NAV = (("index", "/"), ("upload", "/upload"), ("sandbox", "/sandbox"), ("model", "/model"))
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse(asset_url("favicon.svg"), status_code=301)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    batch = [asset_url(f"gallery/{name}") for name in EXAMPLE_BATCH]
+    return _render(request, "index.html", "index", example_batch=batch)
+
+
+@router.api_route("/upload", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def upload(request: Request) -> HTMLResponse:
+    gallery = [(name.split("-")[0], asset_url(f"gallery/{name}")) for name in GALLERY]
+    return _render(request, "upload.html", "upload", gallery=gallery)
+
+
+@router.api_route("/sandbox", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def sandbox(request: Request) -> HTMLResponse:
+    return _render(request, "sandbox.html", "sandbox")
+
+
+def prefers_html(request: Request) -> bool:
+    """True when the Accept header ranks text/html at least as high as application/json."""
+    ranks: dict[str, float] = {}
+    for part in request.headers.get("accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranks[media.strip().lower()] = max(quality, ranks.get(media.strip().lower(), 0.0))
+    html = ranks.get("text/html", 0.0)
+    return html > 0 and html >= ranks.get("application/json", 0.0)
+
+
+def model_card(request: Request) -> HTMLResponse:
+    """The model card page; GET /model (in the API) serves it to browsers."""
+    return _render(request, "model.html", "model")

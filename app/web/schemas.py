@@ -1,0 +1,156 @@
+"""Request and response shapes of the JSON API, with the examples /docs shows."""
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.engine import InputError, Reduction
+
+# A number or an arbitrarily nested array of numbers (null marks a non-finite value in answers).
+NESTED: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}]}},
+    ]
+}
+ANSWER: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "null"},
+        {
+            "type": "array",
+            "items": {"anyOf": [{"type": "number"}, {"type": "null"}, {"type": "array"}]},
+        },
+    ]
+}
+TUTORIAL_LOGITS: list[Any] = [-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6]
+
+
+class BodyError(InputError):
+    """The body is not JSON at all."""
+
+    status = 400
+
+
+class LossRequest(BaseModel):
+    """The arguments of torch.nn.functional.cross_entropy, under PyTorch's own names."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"logits": TUTORIAL_LOGITS, "target": 3},
+                {
+                    "logits": [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]],
+                    "target": [0, 2],
+                    "weight": [1.0, 2.0, 0.5],
+                    "reduction": "mean",
+                    "label_smoothing": 0.1,
+                },
+                {"logits": [[2.0, 0.5, -1.0]], "target": [[0.7, 0.2, 0.1]]},
+            ]
+        },
+    )
+
+    logits: Any = Field(
+        description="Raw scores, shape (C), (N, C) or (N, C, d1, ..., dK); the class dimension is "
+        "0 for a 1-D input and 1 otherwise.",
+        json_schema_extra=NESTED,
+    )
+    target: Any = Field(
+        description="Class indices (integers, the logits' shape without C) or class "
+        "probabilities (the logits' own shape).",
+        json_schema_extra=NESTED,
+    )
+    # A list here (JSON text is for multipart forms only); its values are checked by to_tensor.
+    weight: list[Any] | None = Field(
+        None,
+        description="A manual rescaling weight per class, length C.",
+        json_schema_extra={
+            "anyOf": [{"type": "array", "items": {"type": "number"}}, {"type": "null"}]
+        },
+    )
+    ignore_index: int = Field(-100, description="Class-index targets equal to this are ignored.")
+    reduction: Reduction = "mean"
+    label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
+    fields: list[str] | None = Field(
+        None, description="Only these stages in the answer (default: all of them)."
+    )
+
+    @classmethod
+    def parse(cls, body: bytes) -> "LossRequest":
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise BodyError(f"body is not valid JSON: {e}") from None
+        return cls.model_validate(data)
+
+
+def _stage(description: str) -> Any:
+    return Field(None, description=description, json_schema_extra=ANSWER)
+
+
+class LossStages(BaseModel):
+    """Every stage of the computation; arrays keep the input's layout, null marks NaN or inf."""
+
+    logits: Any = _stage("z: the input, as float64.")
+    max_logit: Any = _stage("m = max_c z_c per position: the shift for numerical stability.")
+    shifted: Any = _stage("z - m: every value is <= 0, so exp cannot overflow.")
+    exp: Any = _stage("exp(z - m).")
+    sum_exp: Any = _stage("sum_c exp(z_c - m) per position.")
+    log_sum_exp: Any = _stage("m + log(sum_exp) = log sum_c exp(z_c).")
+    softmax: Any = _stage("p = exp(z - m) / sum_exp.")
+    log_probs: Any = _stage("log_softmax: z - log_sum_exp.")
+    one_hot: Any = _stage(
+        "The class-index target as a one-hot array (null for probability targets)."
+    )
+    target_dist: Any = _stage("q: the target distribution actually used, after label smoothing.")
+    per_element_loss: Any = _stage("-sum_c w_c q_c log p_c per position; 0 where ignored.")
+    loss: Any = _stage("The reduced loss (an array for reduction='none').")
+    grad: Any = _stage("d loss / d logits (of the sum, for reduction='none').")
+    predicted: Any = _stage("argmax_c z_c per position.")
+    denominator: Any = _stage("What reduction='mean' divides by.")
+    torch_loss: Any = _stage(
+        "torch.nn.functional.cross_entropy on the same input, as a cross-check."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Why a value is NaN or inf, and other notes."
+    )
+
+
+class ImageResult(BaseModel):
+    filename: str
+    format: str
+    original_size: tuple[int, int]
+    predicted_class: str
+    label: int | None = Field(description="The label sent for this image, if any.")
+    target: int = Field(
+        description="The class index used as target: the label, else the prediction."
+    )
+    preview: str = Field(description="data:image/png;base64 URL of the 32x32 picture the Net saw.")
+
+
+class PredictAnswer(LossStages):
+    images: list[ImageResult]
+    classes: list[str]
+    target_source: Literal["labels", "predicted", "mixed"] = Field(
+        description="Where the targets came from: the labels sent, the predicted classes, or "
+        "both (an empty label means: use the prediction for that image)."
+    )
+
+
+class ErrorAnswer(BaseModel):
+    detail: Any = Field(description="What is wrong with the request.")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorAnswer, "description": text}
+    for code, text in {
+        400: "The body is not valid JSON or not valid multipart.",
+        408: "The body did not arrive in time.",
+        413: "The body is over the size cap.",
+        422: "The input is well-formed but not something cross_entropy accepts.",
+    }.items()
+}

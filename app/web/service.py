@@ -1,0 +1,203 @@
+"""What the routes do, without HTTP: requests turned into loss stages and predictions."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import torch
+
+from app.engine import InputError, Reduction, Stages, cross_entropy_stages
+from app.model import CLASSES
+from app.model.classifier import Classifier
+from app.model.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
+from app.web.arrays import to_tensor
+from app.web.schemas import LossRequest
+from app.web.serialize import stages_to_json
+from app.web.settings import Settings
+
+
+class RequestError(InputError):
+    """A request that is well-formed but asks for something that cannot be done."""
+
+
+# torch's grain size: below it no kernel gains anything from a second thread.
+SERIAL_MAX_VALUES = 32_768
+
+
+@contextmanager
+def intra_op_threads(values: int) -> Iterator[None]:
+    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread only.
+
+    A few kernels (max with a dim among them) open a parallel region whatever the size, and
+    waking a second thread costs far more than such a tensor's whole computation: milliseconds
+    on a busy machine, for microseconds of work. torch.set_num_threads sets the calling thread's
+    OpenMP team size (and the default for threads that have not run torch yet), so it is set
+    here for the duration and put back after; larger work keeps the configured thread count.
+    """
+    before = torch.get_num_threads()
+    if values >= SERIAL_MAX_VALUES or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+TORCH_VERSION = torch.__version__
+
+
+def loss_answer(body: bytes, settings: Settings) -> dict[str, Any]:
+    """A /loss request's JSON body -> the stages it asks for, ready to serialise."""
+    parsed = LossRequest.parse(body)
+    with torch.inference_mode():
+        return stages_to_json(loss_stages(parsed, settings), parsed.fields)
+
+
+def loss_stages(request: LossRequest, settings: Settings) -> Stages:
+    """Validate the JSON arrays of a /loss request and run the engine on them."""
+    caps, dims = settings.max_logits, settings.max_dims
+    logits = to_tensor(request.logits, "logits", max_values=caps, max_dims=dims)
+    target = to_tensor(request.target, "target", max_values=caps, max_dims=dims)
+    if target.shape == logits.shape:  # probabilities; JSON writers print 1.0 as 1
+        target = target.to(torch.float64)
+    weight = parse_weight(request.weight, settings)
+    with intra_op_threads(logits.numel()):
+        return cross_entropy_stages(
+            logits,
+            target,
+            weight,
+            request.ignore_index,
+            request.reduction,
+            request.label_smoothing,
+        )
+
+
+def parse_weight(value: Any, settings: Settings) -> torch.Tensor | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # multipart forms carry it as a JSON string
+        try:
+            value = orjson.loads(value) if value.strip() else None
+        except orjson.JSONDecodeError:
+            raise RequestError("weight: expected a JSON array of numbers, one per class") from None
+        if value is None:
+            return None
+    weight = to_tensor(value, "weight", max_values=settings.max_classes, max_dims=1)
+    return weight.to(torch.float64)
+
+
+def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
+    """Class names or indices, one per image; an empty label means "no label" for that image."""
+    if len(labels) != count:
+        raise RequestError(
+            f"got {len(labels)} labels for {count} images: send one per image "
+            "(an empty one for an image without a label), or none"
+        )
+    names = {name: i for i, name in enumerate(CLASSES)}
+    indices: list[int | None] = []
+    for i, label in enumerate(labels):
+        text = label.strip().lower()
+        if not text:
+            indices.append(None)
+        elif text in names:
+            indices.append(names[text])
+        elif text.isascii() and text.isdigit() and len(text) <= 3 and int(text) < len(CLASSES):
+            indices.append(int(text))
+        else:
+            shown = label if len(label) <= 40 else label[:40] + "..."
+            raise RequestError(
+                f"label {i} ({shown!r}) is not a CIFAR-10 class: use a name ({', '.join(CLASSES)}) "
+                f"or an index 0-{len(CLASSES) - 1}"
+            )
+    return indices
+
+
+def targets(given: Sequence[int | None], predicted: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The label where there is one, else the predicted class; and which of the two it was."""
+    target = torch.tensor(
+        [p if g is None else g for g, p in zip(given, predicted.tolist(), strict=True)],
+        dtype=torch.int64,
+    )
+    labelled = sum(g is not None for g in given)
+    source = "labels" if labelled == len(given) else "predicted" if labelled == 0 else "mixed"
+    return target, source
+
+
+def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
+    """Read the headers of a /predict request's (filename, bytes) pairs and refuse the request
+    before anything is decoded: too many images, one that is not an allowed picture or declares
+    too many pixels, or too many pixels together."""
+    if not files:
+        raise RequestError("send at least one image")
+    if len(files) > settings.max_images:
+        raise RequestError(f"got {len(files)} images; at most {settings.max_images} per request")
+    caps = settings.max_image_pixels
+    uploads = [open_upload(data, name, max_pixels=caps) for name, data in files]
+    pixels = sum(u.pixels for u in uploads)
+    if pixels > settings.max_request_pixels:
+        raise RequestError(
+            f"the images hold {pixels:,} pixels together; "
+            f"at most {settings.max_request_pixels:,} per request"
+        )
+    return uploads
+
+
+def predict(
+    classifier: Classifier,
+    uploads: Sequence[Upload],
+    labels: Sequence[str] | None,
+    reduction: Reduction,
+    label_smoothing: float,
+    weight: str | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Decode the uploads (already let through by admit), run the Net, compute every stage."""
+    with torch.inference_mode():
+        return _predict(classifier, uploads, labels, reduction, label_smoothing, weight, settings)
+
+
+def _predict(
+    classifier: Classifier,
+    uploads: Sequence[Upload],
+    labels: Sequence[str] | None,
+    reduction: Reduction,
+    label_smoothing: float,
+    weight: str | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    pictures = [decode(u) for u in uploads]
+    target_weight = parse_weight(weight, settings)
+    batch = to_batch(pictures)
+    with intra_op_threads(batch.numel()):
+        logits = classifier.logits(batch)  # (N, 10)
+    given = parse_labels(labels, len(pictures)) if labels else [None] * len(pictures)
+    target, source = targets(given, logits.argmax(dim=1))
+    with intra_op_threads(logits.numel()):
+        stages = cross_entropy_stages(
+            logits, target, target_weight, -100, reduction, label_smoothing
+        )
+    answer = stages_to_json(stages)
+    answer["images"] = [
+        describe(picture, int(predicted), label, int(used))
+        for picture, predicted, label, used in zip(
+            pictures, stages.predicted, given, target, strict=True
+        )
+    ]
+    answer["classes"] = list(CLASSES)
+    answer["target_source"] = source
+    return answer
+
+
+def describe(picture: Picture, predicted: int, label: int | None, target: int) -> dict[str, Any]:
+    return {
+        "filename": picture.filename,
+        "format": picture.format,
+        "original_size": list(picture.original_size),
+        "predicted_class": CLASSES[predicted],
+        "label": label,
+        "target": target,
+        "preview": preview_data_url(picture),
+    }

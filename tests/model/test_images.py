@@ -1,0 +1,707 @@
+"""Tests for app.images: decoding uploads safely and preprocessing them for the Net."""
+
+import base64
+import io
+import random
+import struct
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pytest
+import torch
+from PIL import EpsImagePlugin, ExifTags, Image, ImageFile, JpegImagePlugin
+
+from app.model import normalize
+from app.model.images import (
+    ALLOWED_FORMATS,
+    MAX_FILENAME_LENGTH,
+    ImageError,
+    Picture,
+    _to_rgb_or_rgba,
+    clean_filename,
+    decode,
+    load_picture,
+    open_upload,
+    preview_data_url,
+    to_batch,
+)
+
+MAX_PIXELS = 40_000_000
+RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
+
+
+class PluginCalled(Exception):
+    """Raised by stand-ins for code that must never run on the inputs under test."""
+
+
+# --- building inputs in memory ---------------------------------------------------------------
+
+
+def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def solid(size: tuple[int, int], colour: float | tuple[int, ...], mode: str = "RGB") -> Image.Image:
+    return Image.new(mode, size, colour)
+
+
+def quadrants() -> Image.Image:
+    """32x32: red, green / blue, white quadrants of 16x16."""
+    image = solid((32, 32), WHITE)
+    image.paste(RED, (0, 0, 16, 16))
+    image.paste(GREEN, (16, 0, 32, 16))
+    image.paste(BLUE, (0, 16, 16, 32))
+    return image
+
+
+def noise(size: tuple[int, int], seed: int = 0) -> Image.Image:
+    values = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(values)
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_by_hand(
+    width: int, height: int, *, before_idat: bytes = b"", after_idat: bytes = b""
+) -> bytes:
+    """An 8-bit RGB PNG whose header claims width x height; its data holds one row at most."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = b"\0" + b"\0" * 3 * min(width, 4)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + before_idat
+        + png_chunk(b"IDAT", zlib.compress(row))
+        + after_idat
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def one_pixel_png(*, before_idat: bytes = b"", after_idat: bytes = b"") -> bytes:
+    return png_by_hand(1, 1, before_idat=before_idat, after_idat=after_idat)
+
+
+def hwc(picture: Picture) -> np.ndarray:
+    """The picture's pixels as (32, 32, 3) uint8, the layout Pillow uses."""
+    return picture.pixels.permute(1, 2, 0).numpy()
+
+
+def load(data: bytes, filename: str = "upload.png", max_pixels: int = MAX_PIXELS) -> Picture:
+    return load_picture(data, filename, max_pixels=max_pixels)
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+LOSSLESS = {
+    "PNG": {},
+    "GIF": {},
+    "WEBP": {"lossless": True},
+    "BMP": {},
+}
+
+
+@pytest.mark.parametrize("image_format", sorted(LOSSLESS))
+def test_lossless_formats_round_trip_exactly(image_format: str) -> None:
+    picture = load(encode(quadrants(), image_format, **LOSSLESS[image_format]))
+    assert picture.format == image_format
+    assert picture.original_size == (32, 32)
+    assert np.array_equal(hwc(picture), np.asarray(quadrants()))
+
+
+def test_jpeg_round_trips_closely() -> None:
+    picture = load(encode(quadrants(), "JPEG", quality=95, subsampling=0), "photo.jpg")
+    assert picture.format == "JPEG"
+    assert picture.original_size == (32, 32)
+    pixels = hwc(picture).astype(int)
+    for (y, x), colour in zip(
+        [(4, 4), (4, 27), (27, 4), (27, 27)], [RED, GREEN, BLUE, WHITE], strict=True
+    ):
+        assert np.abs(pixels[y, x] - colour).max() <= 4
+
+
+def test_allowed_formats_are_exactly_the_five() -> None:
+    assert ALLOWED_FORMATS == ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+
+
+def test_32x32_png_passes_through_bit_exact() -> None:
+    image = noise((32, 32))
+    picture = load(encode(image, "PNG"))
+    assert picture.pixels.dtype == torch.uint8
+    assert picture.pixels.shape == (3, 32, 32)
+    assert picture.pixels.is_contiguous()
+    assert np.array_equal(hwc(picture), np.asarray(image))
+
+
+def test_32x32_opaque_rgba_png_passes_through_bit_exact() -> None:
+    image = noise((32, 32)).convert("RGBA")
+    assert np.array_equal(hwc(load(encode(image, "PNG"))), np.asarray(image.convert("RGB")))
+
+
+def test_32x32_jpeg_is_what_pillow_decodes() -> None:
+    data = encode(noise((32, 32), seed=3), "JPEG", quality=75)
+    picture = load(data, "cifar.jpg")
+    assert picture.format == "JPEG"
+    assert picture.original_size == (32, 32)
+    assert picture.pixels.is_contiguous()
+    assert np.array_equal(hwc(picture), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+def test_32x32_rgb_png_with_a_transparent_colour_goes_over_white() -> None:
+    image = solid((32, 32), RED)
+    image.paste(BLUE, (0, 0, 16, 32))
+    pixels = hwc(load(encode(image, "PNG", transparency=BLUE)))
+    assert (pixels[:, :16] == WHITE).all()
+    assert (pixels[:, 16:] == RED).all()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_32x32_jpeg_with_exif_orientation_is_turned(orientation: int) -> None:
+    image = noise((32, 32), seed=orientation)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    data = encode(image, "JPEG", exif=exif, quality=95)
+    plain = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    turn = {3: 2, 6: -1, 8: 1}[orientation]  # quarter turns anticlockwise
+    assert np.array_equal(hwc(load(data, "turned.jpg")), np.rot90(plain, turn))
+
+
+def test_pixels_are_channels_first() -> None:
+    picture = load(encode(solid((32, 32), (10, 20, 30)), "PNG"))
+    assert picture.pixels[:, 0, 0].tolist() == [10, 20, 30]
+
+
+# --- EXIF orientation ---------------------------------------------------------------------------
+
+
+def left_red_right_blue(size: tuple[int, int] = (64, 32)) -> Image.Image:
+    image = solid(size, BLUE)
+    image.paste(RED, (0, 0, size[0] // 2, size[1]))
+    return image
+
+
+# (orientation, shown size, colours at top-left, top-right, bottom-left, bottom-right).
+ORIENTATIONS = [
+    (1, (64, 32), [RED, BLUE, RED, BLUE]),
+    (3, (64, 32), [BLUE, RED, BLUE, RED]),  # turned 180 degrees
+    (6, (32, 64), [RED, RED, BLUE, BLUE]),  # turned a quarter clockwise: left edge on top
+    (8, (32, 64), [BLUE, BLUE, RED, RED]),  # turned a quarter anticlockwise
+]
+
+
+def corners(picture: Picture) -> list[np.ndarray]:
+    pixels = hwc(picture).astype(int)
+    return [pixels[1, 1], pixels[1, 30], pixels[30, 1], pixels[30, 30]]
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize(("orientation", "shown_size", "expected"), ORIENTATIONS)
+def test_exif_orientation_is_applied(
+    image_format: str, orientation: int, shown_size: tuple[int, int], expected: list
+) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    options: dict[str, object] = {"exif": exif}
+    if image_format == "JPEG":
+        options |= {"quality": 95, "subsampling": 0}
+    if image_format == "WEBP":
+        options["lossless"] = True
+    picture = load(encode(left_red_right_blue(), image_format, **options))
+    assert picture.original_size == shown_size
+    for pixel, colour in zip(corners(picture), expected, strict=True):
+        assert np.abs(pixel - colour).max() <= 8
+
+
+def test_big_jpeg_is_decoded_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    drafts: list[object] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: object) -> object:
+        result = real_draft(self, mode, size)  # type: ignore[arg-type]
+        drafts.append(result)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    image = solid((1200, 800), BLUE)
+    image.paste(RED, (0, 0, 600, 800))
+    picture = load(encode(image, "JPEG", exif=exif, quality=90), "big.jpg")
+
+    assert drafts[0] == ("RGB", (0, 0, 1200 / 8, 800 / 8))  # libjpeg decoded at 1/8 scale
+    assert picture.original_size == (800, 1200)  # full size, not the draft's
+    for pixel, colour in zip(corners(picture), [RED, RED, BLUE, BLUE], strict=True):
+        assert np.abs(pixel - colour).max() <= 8
+
+
+# --- colour modes -------------------------------------------------------------------------------
+
+
+def test_grayscale_becomes_grey_rgb() -> None:
+    picture = load(encode(solid((32, 32), 77, "L"), "PNG"))
+    assert (hwc(picture) == 77).all()
+
+
+def test_grayscale_with_alpha_goes_over_white() -> None:
+    image = solid((32, 32), (0, 255), "LA")
+    image.paste((0, 0), (0, 0, 16, 32))  # left half transparent black
+    pixels = hwc(load(encode(image, "PNG")))
+    assert (pixels[:, :16] == 255).all()
+    assert (pixels[:, 16:] == 0).all()
+
+
+def test_one_bit_bmp() -> None:
+    image = solid((32, 32), 1, "1")
+    image.paste(0, (0, 0, 32, 16))
+    pixels = hwc(load(encode(image, "BMP")))
+    assert (pixels[:16] == 0).all()
+    assert (pixels[16:] == 255).all()
+
+
+def test_palette_with_transparency() -> None:
+    image = Image.new("P", (32, 32), 0)
+    image.putpalette([*RED, *GREEN])
+    image.paste(1, (0, 16, 32, 32))
+    for image_format in ("PNG", "GIF"):
+        pixels = hwc(load(encode(image, image_format, transparency=0)))
+        assert (pixels[:16] == WHITE).all(), image_format  # transparent red shows the white
+        assert (pixels[16:] == GREEN).all(), image_format
+
+
+def test_cmyk_jpeg() -> None:
+    cyan_magenta_yellow_black = (0, 255, 255, 0)  # no cyan, full magenta and yellow: red
+    data = encode(solid((32, 32), cyan_magenta_yellow_black, "CMYK"), "JPEG", quality=95)
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    pixels = hwc(load(data)).astype(int)
+    assert np.abs(pixels - RED).max() <= 4
+
+
+def test_rgba_alpha_is_composited_over_white() -> None:
+    image = solid((32, 32), (0, 0, 0, 0), "RGBA")
+    image.paste((0, 0, 0, 128), (0, 16, 32, 32))  # half-transparent black below
+    pixels = hwc(load(encode(image, "PNG"))).astype(int)
+    assert (pixels[:16] == 255).all()  # fully transparent: white, whatever its colour
+    assert (np.abs(pixels[16:] - 127) <= 1).all()  # half-transparent black: mid grey
+
+
+def sixteen_bit(rows: list[int]) -> Image.Image:
+    """32x32 16-bit grey in horizontal bands of these values (Pillow's paste() mangles them)."""
+    values = np.repeat(np.array(rows, dtype=np.uint16), 32 // len(rows))
+    return Image.fromarray(np.tile(values[:, None], (1, 32)))
+
+
+def test_16_bit_png_is_scaled_not_clipped() -> None:
+    data = encode(sixteen_bit([0, 128 * 257, 65535, 1000]), "PNG")  # 1000 / 257 = 3.9
+    assert Image.open(io.BytesIO(data)).mode.startswith("I;16")
+    pixels = hwc(load(data))
+    assert [int(pixels[row, 0, 0]) for row in (0, 8, 16, 24)] == [0, 128, 255, 4]
+    assert (pixels[:, :, 0] == pixels[:, :, 2]).all()
+
+
+def test_16_bit_png_transparency() -> None:
+    pixels = hwc(load(encode(sixteen_bit([1000, 30000]), "PNG", transparency=1000)))
+    assert (pixels[:16] == 255).all()
+    assert (pixels[16:] == round(30000 / 257)).all()
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "grey"), [("I", 65535, 255), ("I", 257 * 100, 100), ("F", 128.0, 128)]
+)
+def test_32_bit_integer_and_float_modes(mode: str, value: float, grey: int) -> None:
+    rgb = _to_rgb_or_rgba(Image.new(mode, (4, 4), value))
+    assert rgb.mode == "RGB"
+    assert rgb.getpixel((0, 0)) == (grey, grey, grey)
+
+
+# --- cropping and resizing ----------------------------------------------------------------------
+
+
+def red_middle_blue_sides(size: tuple[int, int]) -> Image.Image:
+    width, height = size
+    image = solid(size, BLUE)
+    side = min(size)
+    left, top = (width - side) // 2, (height - side) // 2
+    image.paste(RED, (left, top, left + side, top + side))
+    return image
+
+
+@pytest.mark.parametrize("size", [(64, 32), (32, 64), (33, 32)])
+def test_non_square_is_centre_cropped(size: tuple[int, int]) -> None:
+    picture = load(encode(red_middle_blue_sides(size), "PNG"))
+    assert picture.original_size == size
+    assert (hwc(picture) == RED).all()
+
+
+def test_large_picture_is_cropped_and_downscaled() -> None:
+    picture = load(encode(red_middle_blue_sides((900, 300)), "PNG"))
+    pixels = hwc(picture).astype(int)
+    assert picture.original_size == (900, 300)
+    assert (np.abs(pixels[:, 2:-2] - RED).max(axis=-1) <= 2).all()
+
+
+def test_downscale_averages_instead_of_aliasing() -> None:
+    stripes = np.zeros((256, 256, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255  # one-pixel black and white stripes: mid grey once small
+    pixels = hwc(load(encode(Image.fromarray(stripes), "PNG"))).astype(int)
+    assert (np.abs(pixels - 127) <= 3).all()
+
+
+# --- GIF --------------------------------------------------------------------------------------
+
+
+def test_gif_uses_the_first_frame_of_an_animation() -> None:
+    frames = [solid((32, 32), colour) for colour in (RED, GREEN, BLUE)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == 3
+    picture = load(data, "anim.gif")
+    assert picture.format == "GIF"
+    assert (hwc(picture) == RED).all()
+
+
+# --- rejections -------------------------------------------------------------------------------
+
+
+def rejected(data: bytes, filename: str = "x.png", max_pixels: int = MAX_PIXELS) -> str:
+    with pytest.raises(ImageError) as caught:
+        load_picture(data, filename, max_pixels=max_pixels)
+    message = str(caught.value)
+    assert message.startswith(f"{filename}: ")
+    return message
+
+
+def test_image_error_is_a_value_error() -> None:
+    assert issubclass(ImageError, ValueError)
+
+
+def test_empty_bytes() -> None:
+    assert rejected(b"", "cat.png") == "cat.png: the file is empty"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"hello",
+        b"<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+        b"\x89PNG\r\n",  # a signature and nothing more
+        b"\0" * 100,
+    ],
+)
+def test_not_an_image(data: bytes) -> None:
+    assert rejected(data, "cat.png") == "cat.png: not a PNG, JPEG, GIF, WebP or BMP image"
+
+
+def test_tiff_is_not_allowed() -> None:
+    assert "not a PNG, JPEG, GIF, WebP or BMP image" in rejected(encode(noise((8, 8)), "TIFF"))
+
+
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n"
+    b"newpath 0 0 moveto 32 32 lineto stroke showpage\n%%EOF\n"
+)
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+def test_eps_would_reach_its_plugin_without_the_format_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shows that the next test guards against something real."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", refuse)
+    with pytest.raises(PluginCalled):
+        Image.open(io.BytesIO(EPS))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [EPS, PDF, encode(noise((8, 8)), "TIFF"), encode(noise((8, 8)), "ICO"), b"\0" * 64],
+    ids=["eps", "pdf", "tiff", "ico", "zeros"],
+)
+def test_no_other_plugin_is_consulted(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    Image.init()
+    for image_format in list(Image.OPEN):
+        if image_format not in ALLOWED_FORMATS:
+            monkeypatch.setitem(Image.OPEN, image_format, (refuse, refuse))
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", refuse)
+    assert "not a PNG, JPEG, GIF, WebP or BMP image" in rejected(data, "doc.png")
+
+
+def test_truncated_png() -> None:
+    data = encode(noise((64, 64)), "PNG")
+    assert rejected(data[: len(data) // 2]) == "x.png: the image data is damaged or incomplete"
+
+
+def test_truncated_jpeg() -> None:
+    data = encode(noise((128, 128)), "JPEG", quality=90)
+    message = rejected(data[: len(data) * 2 // 3], "x.jpg")
+    assert message == "x.jpg: the image data is damaged or incomplete"
+
+
+def test_truncation_is_not_tolerated_by_this_process() -> None:
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("side", [50_000, 100_000])
+def test_huge_png_header_is_rejected_fast_without_decoding(
+    monkeypatch: pytest.MonkeyPatch, side: int
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    data = png_by_hand(side, side)
+    load_picture(png_by_hand(4, 4), "warm-up.png", max_pixels=MAX_PIXELS)  # plugins imported
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    start = time.perf_counter()
+    message = rejected(data, "bomb.png")
+    assert time.perf_counter() - start < 1.0
+    assert message == "bomb.png: the image is too large (more than 40,000,000 pixels)"
+
+
+def test_max_pixels_is_checked_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    message = rejected(png_by_hand(2001, 1000), "wide.png", max_pixels=2_000_000)
+    assert message == "wide.png: the image is too large (more than 2,000,000 pixels)"
+
+
+def test_max_pixels_boundary() -> None:
+    data = encode(noise((50, 20)), "PNG")
+    assert load(data, max_pixels=1000).original_size == (50, 20)
+    rejected(data, max_pixels=999)
+
+
+@pytest.mark.parametrize("action", ["ignore", "error", "always"])
+def test_pillow_bomb_warning_range_is_refused(
+    action: Literal["ignore", "error", "always"],
+) -> None:
+    """Above Image.MAX_IMAGE_PIXELS Pillow warns; whatever warnings do, the upload is refused."""
+    assert Image.MAX_IMAGE_PIXELS is not None
+    side = int((1.5 * Image.MAX_IMAGE_PIXELS) ** 0.5)  # between Pillow's warning and its error
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter(action)
+        message = rejected(png_by_hand(side, side), "big.png", max_pixels=10**12)
+    assert (
+        message == f"big.png: the image is too large (more than {Image.MAX_IMAGE_PIXELS:,} pixels)"
+    )
+    if action == "always":
+        assert [warning.category for warning in seen] == [Image.DecompressionBombWarning]
+
+
+def ztxt(text: bytes) -> bytes:
+    return png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(text, 9))
+
+
+def itxt(text: bytes) -> bytes:
+    return png_chunk(b"iTXt", b"Comment\0\x01\0en\0\0" + zlib.compress(text, 9))
+
+
+@pytest.mark.parametrize("chunk", [ztxt, itxt])
+@pytest.mark.parametrize("where", ["before_idat", "after_idat"])
+def test_png_text_chunk_zlib_bomb_is_refused_fast(
+    chunk: Callable[[bytes], bytes], where: str
+) -> None:
+    bomb = chunk(b"\0" * (16 * 1024 * 1024))  # 16 MiB that packs into about 16 KiB
+    assert len(bomb) < 64 * 1024
+    data = one_pixel_png(**{where: bomb})
+    start = time.perf_counter()
+    assert rejected(data) == "x.png: the image data is damaged or incomplete"
+    assert time.perf_counter() - start < 1.0
+
+
+def test_png_many_text_chunks_are_refused() -> None:
+    """Each chunk is under PngImagePlugin.MAX_TEXT_CHUNK, together they pass MAX_TEXT_MEMORY."""
+    chunk = ztxt(b"\0" * 1_000_000)
+    start = time.perf_counter()
+    rejected(one_pixel_png(before_idat=chunk * 80))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_harmless_text_chunk_is_fine() -> None:
+    picture = load(one_pixel_png(before_idat=ztxt(b"made with care")))
+    assert picture.original_size == (1, 1)
+    assert (hwc(picture) == 0).all()
+
+
+def test_zero_width_header() -> None:
+    rejected(png_by_hand(0, 10))
+
+
+def test_mutated_uploads_only_ever_raise_image_error() -> None:
+    seeds = [
+        encode(noise((40, 24)), "PNG"),
+        encode(noise((40, 24)).convert("P"), "PNG", transparency=3),
+        encode(noise((40, 24)), "JPEG", quality=60),
+        encode(noise((40, 24)), "JPEG", progressive=True),
+        encode(noise((40, 24)).convert("P"), "GIF"),
+        encode(noise((40, 24)).convert("RGBA"), "WEBP"),
+        encode(noise((40, 24)), "BMP"),
+        encode(noise((40, 24)).convert("1"), "BMP"),
+    ]
+    rng = random.Random(2024)
+    for _ in range(600):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.7:
+                data[at] = rng.randrange(256)
+            else:
+                data[at : at + 4] = b"\xff\xff\xff\x7f"
+        try:
+            picture = load(bytes(data))
+        except ImageError:
+            continue
+        assert picture.pixels.shape == (3, 32, 32)
+
+
+# --- filenames --------------------------------------------------------------------------------
+
+
+def test_filename_is_kept_as_given() -> None:
+    name = "<b>chat & chien</b> ünïcode 猫.PNG"
+    assert load(encode(noise((32, 32)), "PNG"), name).filename == name
+
+
+def test_filename_control_characters_are_stripped() -> None:
+    assert clean_filename("ca\0t\r\n\t\x1b[31m\x7f\x85.png") == "cat[31m.png"
+    assert clean_filename("cat\u202egnp.exe") == "catgnp.exe"
+    assert clean_filename("bad\udcffname.png") == "badname.png"
+
+
+def test_filename_cleaning_character_by_character() -> None:
+    control = [*range(32), 127]  # ASCII's control characters, stripped
+    for code in range(128):
+        expected = "ab" if code in control else f"a{chr(code)}b"
+        assert clean_filename(f"a{chr(code)}b") == expected, hex(code)
+    # beyond ASCII: C1 controls, bidi controls and lone surrogates go; the rest stays
+    for char in ("\x85", "\u200e", "\u202e", "\u2066", "\ud800"):
+        assert clean_filename(f"a{char}b") == "ab", hex(ord(char))
+    for char in ("\xa0", "\ufeff", "\u00e9", "\U0001f431"):
+        assert clean_filename(f"a{char}b") == f"a{char}b", hex(ord(char))
+    assert clean_filename("x" * 300 + "\n") == "x" * MAX_FILENAME_LENGTH
+
+
+def test_long_filename_is_truncated() -> None:
+    picture = load(encode(noise((32, 32)), "PNG"), "a" * 10_000 + ".png")
+    assert picture.filename == "a" * MAX_FILENAME_LENGTH
+    assert MAX_FILENAME_LENGTH == 255
+
+
+def test_error_names_the_cleaned_file() -> None:
+    with pytest.raises(ImageError, match=r"^cat\.png: the file is empty$"):
+        load_picture(b"", "cat\n.png", max_pixels=MAX_PIXELS)
+    with pytest.raises(ImageError, match=r"^\(unnamed file\): the file is empty$"):
+        load_picture(b"", "", max_pixels=MAX_PIXELS)
+
+
+# --- batches and previews -----------------------------------------------------------------------
+
+
+def test_to_batch() -> None:
+    pictures = [
+        load(encode(solid((32, 32), (0, 0, 0)), "PNG")),
+        load(encode(solid((32, 32), (255, 255, 255)), "PNG")),
+        load(encode(noise((40, 40)), "PNG")),
+    ]
+    batch = to_batch(pictures)
+    assert batch.shape == (3, 3, 32, 32)
+    assert batch.dtype == torch.float32
+    assert batch.min() >= -1.0
+    assert batch.max() <= 1.0
+    assert (batch[0] == -1.0).all()
+    assert (batch[1] == 1.0).all()
+    assert torch.equal(batch[2], normalize(pictures[2].pixels))
+
+
+def test_to_batch_of_nothing() -> None:
+    batch = to_batch([])
+    assert batch.shape == (0, 3, 32, 32)
+    assert batch.dtype == torch.float32
+
+
+def test_picture_checks_its_pixels() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        Picture("x.png", "PNG", (32, 32), torch.zeros((3, 32, 32)))
+    with pytest.raises(ValueError, match="uint8"):
+        Picture("x.png", "PNG", (32, 32), torch.zeros((32, 32, 3), dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("fill", ["noise", 0, 255])
+def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
+    if isinstance(fill, int):
+        picture = load(encode(solid((32, 32), (fill, fill, fill)), "PNG"))
+    else:
+        picture = load(encode(noise((32, 32), seed=7), "PNG"))
+    url = preview_data_url(picture)
+    data = base64.b64decode(url.removeprefix("data:image/png;base64,"), validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks = []
+    at = 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        chunks.append((kind, body))
+        at += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert chunks[0][1] == struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)
+    rows = np.frombuffer(zlib.decompress(chunks[1][1]), dtype=np.uint8).reshape(32, 97)
+    assert np.array_equal(rows[:, 1:].reshape(32, 32, 3), hwc(picture))
+    Image.open(io.BytesIO(data)).verify()  # Pillow's own checks: signature, chunk CRCs
+    preview = Image.open(io.BytesIO(data))
+    assert np.array_equal(np.asarray(preview.convert("RGB")), hwc(picture))
+
+
+def test_preview_data_url_decodes_to_the_same_pixels() -> None:
+    picture = load(encode(noise((50, 40)), "JPEG"), "photo.jpg")
+    url = preview_data_url(picture)
+    prefix = "data:image/png;base64,"
+    assert url.startswith(prefix)
+    preview = Image.open(io.BytesIO(base64.b64decode(url[len(prefix) :], validate=True)))
+    assert preview.format == "PNG"
+    assert preview.mode == "RGB"
+    assert preview.size == (32, 32)
+    assert np.array_equal(np.asarray(preview), hwc(picture))
+
+
+def test_open_upload_reads_the_header_only() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    upload = open_upload(data, "a.png", max_pixels=MAX_PIXELS)
+    assert (upload.pixels, upload.size, upload.filename) == (60_000, len(data), "a.png")
+    # a header that claims 9000 x 9000 (and data for one row): counted, never decoded
+    png = bytearray(buffer.getvalue())
+    png[16:24] = struct.pack(">II", 9_000, 9_000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    assert open_upload(bytes(png), "big.png", max_pixels=10**8).pixels == 81_000_000
+    with pytest.raises(ImageError, match="too large"):
+        open_upload(bytes(png), "big.png", max_pixels=80_999_999)
+    with pytest.raises(ImageError, match="not a PNG"):
+        open_upload(b"%!PS-Adobe-3.0 EPSF-3.0\n", "x.eps", max_pixels=MAX_PIXELS)
+    with pytest.raises(ImageError, match="empty"):
+        open_upload(b"", "x.png", max_pixels=MAX_PIXELS)
+
+
+def test_decode_gives_what_load_picture_gives() -> None:
+    data = encode(noise((40, 30), seed=3), "PNG")
+    upload = open_upload(data, "n.png", max_pixels=MAX_PIXELS)
+    assert torch.equal(decode(upload).pixels, load(data).pixels)

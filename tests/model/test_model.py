@@ -1,0 +1,212 @@
+"""The Net, its weights files, devices, and the weights the project ships."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.model import (
+    CLASSES,
+    DeviceError,
+    Net,
+    WeightsError,
+    architecture,
+    load_net,
+    parameter_count,
+    pick_device,
+    sha256_file,
+)
+from tests.training.test_train import TutorialNet
+
+CPU = torch.device("cpu")
+SHIPPED = Path(__file__).resolve().parents[2] / "app" / "weights" / "cifar_net.pth"
+
+
+def test_classes_are_cifar10s_order() -> None:
+    assert CLASSES == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
+
+
+def test_tutorial_checkpoint_loads(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    tutorial = TutorialNet()
+    path = tmp_path / "cifar_net.pth"
+    torch.save(tutorial.state_dict(), path)  # exactly what the tutorial does
+    net = load_net(path, CPU)
+    assert not net.training
+    assert not any(p.requires_grad for p in net.parameters())
+    x = torch.randn(5, 3, 32, 32)
+    assert torch.equal(net(x), tutorial(x).detach())
+
+
+def test_our_weights_load_into_the_tutorial_class() -> None:
+    tutorial = TutorialNet()
+    tutorial.load_state_dict(Net().state_dict(), strict=True)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda s: {"state_dict": s},
+        lambda s: {"model_state_dict": s, "epoch": 3},
+        lambda s: {f"module.{k}": v for k, v in s.items()},
+        lambda s: {"state_dict": {f"module.{k}": v for k, v in s.items()}},
+    ],
+    ids=["state_dict", "model_state_dict", "data_parallel", "both"],
+)
+def test_wrapped_and_data_parallel_checkpoints_load(tmp_path: Path, wrap) -> None:
+    net = Net()
+    path = tmp_path / "w.pth"
+    torch.save(wrap(net.state_dict()), path)
+    loaded = load_net(path, CPU)
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_wrong_shape_is_named(tmp_path: Path) -> None:
+    state = Net().state_dict()
+    state["fc3.weight"] = torch.zeros(100, 84)
+    state["fc3.bias"] = torch.zeros(100)
+    path = tmp_path / "cifar100.pth"
+    torch.save(state, path)
+    with pytest.raises(
+        WeightsError, match=r"cifar100.pth: fc3.weight has shape \(100, 84\), expected \(10, 84\)"
+    ):
+        load_net(path, CPU)
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
+    state = Net().state_dict()
+    del state["conv2.bias"]
+    state["bn1.weight"] = torch.ones(6)
+    path = tmp_path / "other.pth"
+    torch.save(state, path)
+    with pytest.raises(
+        WeightsError,
+        match=r"other.pth: not weights for this Net \(missing conv2.bias; unexpected bn1.weight\)",
+    ):
+        load_net(path, CPU)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match=r"weights file not found: .*nope\.pth"):
+        load_net(tmp_path / "nope.pth", CPU)
+    with pytest.raises(WeightsError, match="weights file not found"):
+        load_net(tmp_path, CPU)
+
+
+def test_garbage_file(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.pth"
+    path.write_bytes(b"\x00\x01 this is not a checkpoint")
+    with pytest.raises(WeightsError, match=r"garbage\.pth: not a PyTorch weights file"):
+        load_net(path, CPU)
+
+
+def test_not_a_state_dict(tmp_path: Path) -> None:
+    path = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(WeightsError, match=r"tensor.pth: not a state_dict \(found Tensor\)"):
+        load_net(path, CPU)
+    torch.save({"conv1.weight": [1, 2, 3]}, path)
+    with pytest.raises(WeightsError, match=r"tensor\.pth: not a state_dict"):
+        load_net(path, CPU)
+
+
+def test_pickled_objects_are_not_loaded(tmp_path: Path) -> None:
+    """A whole pickled module (torch.save(net)) needs arbitrary code to load: refused."""
+    path = tmp_path / "whole.pth"
+    torch.save(Net(), path)
+    with pytest.raises(WeightsError, match=r"whole\.pth: not a PyTorch weights file"):
+        load_net(path, CPU)
+
+
+def test_half_precision_weights_load_as_float32(tmp_path: Path) -> None:
+    path = tmp_path / "half.pth"
+    torch.save(Net().half().state_dict(), path)
+    assert load_net(path, CPU).fc1.weight.dtype == torch.float32
+
+
+def test_parameter_count_and_architecture() -> None:
+    net = Net()
+    assert parameter_count(net) == 62006
+    rows = architecture(net)
+    assert [r["name"] for r in rows] == [
+        "conv1",
+        "relu1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "pool2",
+        "flatten",
+        "fc1",
+        "relu3",
+        "fc2",
+        "relu4",
+        "fc3",
+    ]
+    assert rows[0]["in_shape"] == [1, 3, 32, 32]
+    assert rows[0]["out_shape"] == [1, 6, 28, 28]
+    assert rows[5]["out_shape"] == [1, 16, 5, 5]
+    assert rows[6]["out_shape"] == [1, 400]
+    assert rows[-1]["out_shape"] == [1, 10]
+    assert sum(r["parameters"] for r in rows) == 62006
+    assert {r["type"] for r in rows} == {"Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"}
+    json.dumps(rows)
+
+
+def test_pick_device() -> None:
+    assert pick_device("cpu") == CPU
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_a_clear_error() -> None:
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(b"abc")
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_shipped_weights_load_and_metrics_say_72_percent() -> None:
+    net = load_net(SHIPPED, CPU)
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    metrics = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert metrics["test_accuracy"] >= 0.72
+    assert metrics["test_images"] == 10_000
+    assert metrics["parameter_count"] == 62006
+    assert set(metrics["per_class_accuracy"]) == set(CLASSES)
+    assert metrics["weights_sha256"] == sha256_file(SHIPPED)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_and_cpu_logits_agree(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = tmp_path / "w.pth"
+    torch.save(Net().state_dict(), path)
+    x = torch.rand(64, 3, 32, 32) * 2 - 1
+    cpu_logits = load_net(path, CPU)(x)
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        cuda_logits = load_net(path, pick_device("cuda"))(x.cuda()).cpu()
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.testing.assert_close(cuda_logits, cpu_logits, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,207 @@
+"""BodySizeLimitMiddleware on its own, driven with raw ASGI messages."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from app.web.middleware import limits
+from app.web.middleware.limits import BodySizeLimitMiddleware
+
+
+def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: this thread may be running another library's loop
+    (Playwright's sync API keeps one)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+CAP = 100
+UPLOAD_CAP = 1000
+
+
+@dataclass
+class Echo:
+    """An inner app that records what it is handed and answers 200 with the body's length."""
+
+    bodies: list[bytes] = field(default_factory=list)
+    after: list[Message] = field(default_factory=list)  # what receive() gives after the body
+    scopes: list[str] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope["type"])
+        if scope["type"] != "http":
+            return
+        message = await receive()
+        assert message["type"] == "http.request" and message["more_body"] is False
+        self.bodies.append(message["body"])
+        self.after.append(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(len(message["body"])).encode()})
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[bytes, bytes]
+    body: bytes
+
+    @property
+    def detail(self) -> str:
+        detail: str = orjson.loads(self.body)["detail"]
+        return detail
+
+
+def scope(path: str = "/loss", content_length: int | str | None = None) -> Scope:
+    headers = [(b"content-type", b"application/json")]
+    if content_length is not None:
+        headers.append((b"content-length", str(content_length).encode()))
+    return {"type": "http", "method": "POST", "path": path, "headers": headers}
+
+
+def chunks(*parts: bytes) -> list[Message]:
+    """http.request messages, more_body set on all but the last."""
+    last = len(parts) - 1
+    return [
+        {"type": "http.request", "body": part, "more_body": i < last}
+        for i, part in enumerate(parts)
+    ]
+
+
+def run(
+    messages: Sequence[Message] | Callable[[], Awaitable[Message]],
+    *,
+    path: str = "/loss",
+    content_length: int | str | None = None,
+    inner: Echo | None = None,
+) -> tuple[Answer, Echo, int]:
+    """Drive the middleware; returns the answer, the inner app and how many messages were read."""
+    inner = inner or Echo()
+    middleware = BodySizeLimitMiddleware(inner, limits={"/predict": UPLOAD_CAP}, default=CAP)
+    queue = list(messages) if not callable(messages) else []
+    read = 0
+
+    async def receive() -> Message:
+        nonlocal read
+        read += 1
+        if callable(messages):
+            return await messages()
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    run_async(middleware(scope(path, content_length), receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start") if sent else None
+    if start is None:
+        return Answer(0, {}, b""), inner, read
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Answer(start["status"], dict(start["headers"]), body), inner, read
+
+
+def test_body_within_the_cap_is_handed_on_whole() -> None:
+    answer, inner, _ = run(chunks(b"a" * 40, b"b" * 40, b"c" * 20))  # exactly CAP bytes
+    assert answer.status == 200 and answer.body == b"100"
+    assert inner.bodies == [b"a" * 40 + b"b" * 40 + b"c" * 20]
+
+
+def test_over_the_cap_by_header_is_413_before_reading() -> None:
+    answer, inner, read = run(chunks(b"x"), content_length=CAP + 1)
+    assert answer.status == 413 and f"{CAP:,}-byte limit" in answer.detail
+    assert read == 0 and inner.bodies == []
+    assert answer.headers[b"content-type"] == b"application/json"
+    assert b"connection" not in answer.headers  # the server drains the rest; no reset
+    assert int(answer.headers[b"content-length"]) == len(answer.body)
+
+
+def test_header_at_the_cap_is_read() -> None:
+    answer, _, _ = run(chunks(b"x" * CAP), content_length=CAP)
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize("value", ["12abc", "-1", "", "1e3", " 5"])
+def test_content_length_that_is_not_a_number_is_400(value: str) -> None:
+    answer, inner, read = run(chunks(b"x"), content_length=value)
+    assert answer.status == 400 and "Content-Length" in answer.detail
+    assert answer.headers[b"connection"] == b"close"
+    assert read == 0 and inner.bodies == []
+
+
+def test_over_the_cap_while_streaming_is_413_without_reading_the_rest() -> None:
+    parts = [b"x" * 30] * 10  # 300 bytes in all, no Content-Length
+    answer, inner, read = run(chunks(*parts))
+    assert answer.status == 413 and "limit" in answer.detail
+    assert read == 4  # stopped at the chunk that crossed 100 bytes
+    assert inner.bodies == []
+
+
+def test_one_byte_over_the_cap_while_streaming() -> None:
+    assert run(chunks(b"x" * CAP, b""))[0].status == 200
+    assert run(chunks(b"x" * CAP, b"y"))[0].status == 413
+
+
+def test_each_path_has_its_own_cap() -> None:
+    body = chunks(b"x" * (CAP + 1))
+    assert run(body, path="/loss")[0].status == 413
+    assert run(body, path="/predict")[0].status == 200
+    assert run(chunks(b"x" * (UPLOAD_CAP + 1)), path="/predict")[0].status == 413
+    assert run(body, path="/predict/")[0].status == 413  # only the exact path has the upload cap
+    assert run([], path="/predict", content_length=UPLOAD_CAP + 1)[0].status == 413
+
+
+def test_stalled_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "BODY_TIMEOUT_S", 0.05)
+    first = True
+
+    async def stall() -> Message:
+        nonlocal first
+        if first:  # a first chunk arrives, then nothing more
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    answer, inner, _ = run(stall)
+    assert answer.status == 408 and "0.05 s" in answer.detail
+    assert answer.headers[b"connection"] == b"close"
+    assert inner.bodies == []
+
+
+def test_body_cut_short_by_a_disconnect_is_never_handed_on() -> None:
+    messages = [*chunks(b"x" * 10, b"y" * 10)[:1], {"type": "http.disconnect"}]
+    answer, inner, _ = run(messages)
+    assert answer.status == 0 and inner.bodies == []  # nothing sent: nobody is listening
+
+
+def test_replay_gives_the_body_once_then_the_real_receive() -> None:
+    answer, inner, _ = run(chunks(b'{"a":', b"1}"))
+    assert answer.status == 200
+    assert inner.bodies == [b'{"a":1}']
+    assert inner.after == [{"type": "http.disconnect"}]  # the next receive() is the server's
+
+
+def test_empty_body() -> None:
+    answer, inner, _ = run(chunks(b""))
+    assert answer.status == 200 and inner.bodies == [b""]
+
+
+def test_other_scopes_pass_through() -> None:
+    inner = Echo()
+    middleware = BodySizeLimitMiddleware(inner, limits={}, default=CAP)
+
+    async def receive() -> Message:
+        raise AssertionError("a lifespan scope has no body to read")
+
+    async def send(message: Message) -> None:
+        pass
+
+    lifespan: dict[str, Any] = {"type": "lifespan"}
+    run_async(middleware(lifespan, receive, send))
+    assert inner.scopes == ["lifespan"]

@@ -1,0 +1,146 @@
+"""Access logs: one line per request, plain or JSON, with method, path, status, bytes and ms."""
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.web.middleware.logs import AccessLogMiddleware, JsonFormatter, loggable_path
+from app.web.settings import Settings
+from tests.conftest import build_app
+
+
+def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: this thread may be running another library's loop
+    (Playwright's sync API keeps one)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+PLAIN = re.compile(
+    r"^\S+ \S+ INFO app\.access (?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) "
+    r"(?P<bytes>\d+)B (?P<ms>\d+\.\d)ms$"
+)
+
+
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    """The app's lifespan sets up the "app" logger; put it back as it was afterwards."""
+    logger = logging.getLogger("app")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def serve(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> tuple[TestClient, list[tuple[int, int]]]:
+    """Start the app (its lifespan logs to the captured stderr); send a few requests and
+    return the client with each answer's status and body size."""
+    app = build_app(settings)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    answers = []
+    with client:
+        capsys.readouterr()  # drop the start-up lines
+        for response in (
+            client.get("/health"),
+            client.post("/loss", json={"logits": [1.0, 2.0], "target": 1}),
+            client.post("/loss", content=b"{", headers={"content-type": "application/json"}),
+            client.get("/nowhere%0aFAKE 200 1B 1.0ms"),
+            client.get("/boom"),
+        ):
+            answers.append((response.status_code, len(response.content)))
+    return client, answers
+
+
+EXPECTED = [
+    ("GET", "/health", 200),
+    ("POST", "/loss", 200),
+    ("POST", "/loss", 400),
+    ("GET", "/nowhere%0AFAKE%20200%201B%201.0ms", 404),
+    ("GET", "/boom", 500),
+]
+
+
+def logged_size(status: int, size: int) -> int:
+    """An unhandled error's 500 is sent by Starlette's outermost middleware, outside the log's
+    view: it logs 0 bytes for it."""
+    return 0 if status == 500 else size
+
+
+def test_plain_lines(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    _, answers = serve(settings, capsys)
+    lines = [line for line in capsys.readouterr().err.splitlines() if " app.access " in line]
+    assert len(lines) == len(EXPECTED)  # the newline in a path did not start a line of its own
+    for line, (method, path, status), (code, size) in zip(lines, EXPECTED, answers, strict=True):
+        match = PLAIN.match(line)
+        assert match, line
+        assert (match["method"], match["path"], match["status"]) == (method, path, str(status))
+        assert code == status and int(match["bytes"]) == logged_size(status, size)
+        assert float(match["ms"]) >= 0
+
+
+def test_json_lines(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    _, answers = serve(settings.model_copy(update={"log_json": True}), capsys)
+    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    access = [e for e in entries if e["logger"] == "app.access"]
+    assert len(access) == len(EXPECTED)
+    for entry, (method, path, status), (_, size) in zip(access, EXPECTED, answers, strict=True):
+        assert (entry["method"], entry["path"], entry["status"]) == (method, path, status)
+        assert entry["bytes"] == logged_size(status, size) and isinstance(entry["bytes"], int)
+        assert isinstance(entry["ms"], float) and entry["ms"] >= 0
+        assert entry["client"] == "testclient" and entry["level"] == "INFO"
+        assert entry["message"].startswith(f"{method} ")
+    (error,) = [e for e in entries if e["level"] == "ERROR"]
+    assert "GET /boom" in error["message"]
+    assert "RuntimeError: boom" in error["exception"]  # the traceback is kept in JSON form
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_request_left_unanswered_is_499() -> None:
+    async def leaves(scope: object, receive: object, send: object) -> None:
+        return  # the client went away before its body arrived; nothing was sent
+
+    async def receive() -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        raise AssertionError("nothing to send")
+
+    handler = Records()
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+    try:
+        scope = {"type": "http", "method": "POST", "path": "/predict", "client": ("1.2.3.4", 5)}
+        run_async(AccessLogMiddleware(leaves)(scope, receive, send))
+    finally:
+        access.removeHandler(handler)
+    (record,) = handler.records
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["status"], line["bytes"], line["path"]) == (499, 0, "/predict")
+    assert line["client"] == "1.2.3.4"
+
+
+def test_logged_paths_are_one_field_of_one_line() -> None:
+    assert loggable_path("/static/js/app.js") == "/static/js/app.js"
+    assert loggable_path("/a b\nc\r\x1b[31m") == "/a%20b%0Ac%0D%1B%5B31m"
+    assert loggable_path("/猫") == "/%E7%8C%AB"
