@@ -18,7 +18,6 @@ import io
 import multiprocessing
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from bench.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "soak.md"
@@ -209,13 +210,6 @@ def generate(url: str, concurrency: int, schedule: list[float], results: Any) ->
 # The server and its memory -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -256,38 +250,6 @@ class Sampler(threading.Thread):
         """The last sample taken at or before the moment."""
         before = [rss for t, rss in self.samples if t <= moment]
         return before[-1] if before else self.samples[0][1]
-
-
-def start_server(weights: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "APP_WEIGHTS": str(weights), "APP_DEVICE": "cpu"}
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not answer /health within 120 s")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 # The report ----------------------------------------------------------------------------------
@@ -413,34 +375,36 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         weights = SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.is_file() else random_weights(Path(folder))
-        log = Path(folder) / "server.log"
-        server, url = start_server(weights, log)
-        sampler = Sampler(server.pid)
-        try:
-            sampler.start()
-            begin = time.monotonic() + 1.0  # the generator's start-up happens before it
-            round_s = args.seconds / args.rounds
-            schedule = [begin + args.warmup + i * round_s for i in range(args.rounds + 1)]
-            # schedule[0] ends the warm-up; schedule[i] ends round i.
-            context = multiprocessing.get_context("spawn")
-            results = context.Queue()
-            generator = context.Process(
-                target=generate, args=(url, args.concurrency, schedule, results)
-            )
-            generator.start()
-            outcomes = results.get(timeout=args.warmup + args.seconds + 180)
-            generator.join(timeout=30)
-            time.sleep(1.1)  # one more sample after the load
-            alive = server.poll() is None and httpx.get(f"{url}/health").status_code == 200
-        finally:
-            sampler.done.set()
-            sampler.join(timeout=5)
-            stop_server(server)
+        env = {"APP_WEIGHTS": str(weights), "APP_DEVICE": "cpu"}
+        with Server("app.main:app", env=env) as server:
+            assert server.process is not None
+            sampler = Sampler(server.process.pid)
+            try:
+                sampler.start()
+                begin = time.monotonic() + 1.0  # the generator's start-up happens before it
+                round_s = args.seconds / args.rounds
+                schedule = [begin + args.warmup + i * round_s for i in range(args.rounds + 1)]
+                # schedule[0] ends the warm-up; schedule[i] ends round i.
+                context = multiprocessing.get_context("spawn")
+                results = context.Queue()
+                generator = context.Process(
+                    target=generate, args=(server.url, args.concurrency, schedule, results)
+                )
+                generator.start()
+                outcomes = results.get(timeout=args.warmup + args.seconds + 180)
+                generator.join(timeout=30)
+                time.sleep(1.1)  # one more sample after the load
+                alive = server.process.poll() is None
+                alive = alive and httpx.get(f"{server.url}/health").status_code == 200
+            finally:
+                sampler.done.set()
+                sampler.join(timeout=5)
+            server.stop()
+            server_log = server.log.read_text(errors="replace")
         text, ok = report(args, outcomes, sampler, schedule, weights, busy, load)
         if not alive:
             text += "- the server did not answer /health after the load (FAIL)\n"
             ok = False
-        server_log = log.read_text(errors="replace")
     print(text)
     tracebacks = server_log.count("Traceback")
     if tracebacks:
