@@ -1,4 +1,5 @@
-"""`python -m app.train`: train the Net on CIFAR-10 and write its weights with a metrics JSON."""
+"""`python -m app.train`: train the Net on CIFAR-10 and write its weights, a metrics JSON and an
+HTML training report beside them."""
 
 import argparse
 import json
@@ -16,6 +17,7 @@ import torch
 from app.model import sha256_file
 from app.training.data import load_cifar10
 from app.training.loop import RECIPES, TrainConfig, train
+from app.training.report import report_path, write_report
 
 
 def metrics_path(weights: Path) -> Path:
@@ -32,7 +34,8 @@ def run(
     stream: TextIO | None = None,
     command: str | None = None,
 ) -> dict[str, Any]:
-    """Read the data, train, write OUT (a plain state_dict) and its metrics JSON; return them."""
+    """Read the data, train, write OUT (a plain state_dict), its metrics JSON and the report;
+    return the metrics."""
     started = time.perf_counter()
     data = load_cifar10(data_path, limit=limit, workers=workers)
     load_time = time.perf_counter() - started
@@ -62,10 +65,11 @@ def run(
         }
     )
     metrics_path(out).write_text(json.dumps(metrics, indent=2) + "\n")
+    report = write_report(metrics, report_path(out))
     if stream is not None:
         stream.write(
-            f"test accuracy {metrics['test_accuracy']:.2%}; wrote {out} and "
-            f"{metrics_path(out).name} in {metrics['wall_time_s']:.0f}s\n"
+            f"test accuracy {metrics['test_accuracy']:.2%}; wrote {out}, "
+            f"{metrics_path(out).name} and {report.name} in {metrics['wall_time_s']:.0f}s\n"
         )
     return metrics
 
