@@ -1,5 +1,17 @@
 # Cross-Entropy Explainer: the app and its shipped weights in a slim image.
 # CPU torch by default; for CUDA:  docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
+
+# Stage 1: the project's wheel (templates/, static/ and the weights inside; see pyproject.toml).
+FROM python:3.11-slim AS wheel
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY app ./app
+COPY templates ./templates
+COPY static ./static
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+
+# Stage 2: torch, then the wheel installed like any package; no source tree in the image.
 FROM python:3.11-slim
 
 ARG TORCH_SPEC="torch==2.13.0"
@@ -20,11 +32,8 @@ WORKDIR /srv
 # TORCH_SPEC carries its pin (torch==2.13.0); hadolint cannot see through the variable.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX}" "${TORCH_SPEC}"
-COPY pyproject.toml README.md ./
-COPY app ./app
-COPY templates ./templates
-COPY static ./static
-RUN pip install --no-cache-dir -e . \
+RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
+    pip install --no-cache-dir /dist/*.whl \
     && useradd --system --uid 10001 --no-create-home app
 
 USER 10001

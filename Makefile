@@ -15,7 +15,7 @@ WEIGHTS ?= app/weights/cifar_net.pth
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit browser-deps train accuracy bench soak format clean
+.PHONY: run test lint typecheck unit browser-deps train report wheel accuracy bench soak format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ browser-deps:
 train: $(VENV)/.installed
 	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --seed 0 --threads 1 --out $(WEIGHTS)
 
+# The HTML training report (train writes it too) for the metrics beside WEIGHTS, without training.
+report: $(VENV)/.installed
+	$(BIN)/python -m app.training.report $(WEIGHTS:.pth=.json)
+
+# The wheel (templates/, static/ and the weights inside) in dist/.
+wheel: $(VENV)/.dev
+	$(PIP) wheel --no-deps --no-build-isolation --wheel-dir dist .
+
 # Test accuracy of the served weights, through POST /predict, on the 10,000 test images.
 accuracy: $(VENV)/.dev
 	$(BIN)/python -m bench.accuracy --data $(DATA)
@@ -73,4 +81,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
