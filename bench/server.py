@@ -33,11 +33,16 @@ class Server:
     """`with Server("app.main:app") as s: s.url` — the same uvicorn settings for every app."""
 
     def __init__(
-        self, target: str, factory: bool = False, env: dict[str, str] | None = None
+        self,
+        target: str,
+        factory: bool = False,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
         self.target = target
         self.factory = factory
         self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
@@ -53,7 +58,7 @@ class Server:
     def start(self, timeout_s: float = 90.0) -> None:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

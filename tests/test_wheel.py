@@ -9,17 +9,17 @@ downloaded (torch alone is gigabytes); the wheel is built with this venv's hatch
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from bench.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["/", "/upload", "/sandbox", "/model", "/docs"]
@@ -40,12 +40,6 @@ def _run(*command: str | Path, cwd: Path, env: dict[str, str]) -> str:
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -86,40 +80,22 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(python, site, wheel, run_dir, env)
 
 
+class InstalledServer(Server):
+    """bench.server's Server, running `python -m app` of the fresh venv in another folder."""
+
+    def __init__(self, installed: Installed) -> None:
+        super().__init__("app", cwd=installed.run_dir)
+        self.env = installed.env
+        self.python = installed.python
+
+    def command(self) -> list[str]:
+        return [str(self.python), "-m", "app", "--port", str(self.port)]
+
+
 @pytest.fixture(scope="module")
 def server(installed: Installed) -> Iterator[str]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (installed.run_dir / "server.log").open("w")
-    proc = subprocess.Popen(
-        [installed.python, "-m", "app", "--port", str(port)],
-        cwd=installed.run_dir,
-        env=installed.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                pytest.fail(f"server exited with {proc.returncode}:\n{Path(log.name).read_text()}")
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the installed app did not answer /health within 120 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with InstalledServer(installed) as running:
+        yield running.url
 
 
 def test_wheel_carries_templates_static_and_weights(installed: Installed) -> None:

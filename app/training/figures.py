@@ -177,39 +177,26 @@ def training_curves(metrics: Metrics, text: Mapping[str, str] | None = None) -> 
     if series is None:
         raise ValueError("these metrics have no per-epoch history")
     epoch = list(range(1, len(series["train_loss"]) + 1))
+    # series, its label, axis, colour, line width and dash, marker, hover format
+    curves = [
+        ("train_loss", "train_loss", "y", LOSS_COLOR, 3, "solid", "circle", "%{y:.4f}"),
+        ("test_accuracy", "test_acc", "y2", ACCURACY_COLOR, 3, "solid", "diamond", "%{y:.2%}"),
+        ("train_accuracy", "train_acc", "y2", ACCURACY_COLOR, 2, "dot", None, "%{y:.2%}"),
+    ]
     traces = [
         go.Scatter(
             x=epoch,
-            mode="lines+markers",
-            name=labels["train_loss"],
-            y=series["train_loss"],
-            line={"color": LOSS_COLOR, "width": 3},
-            marker={"symbol": "circle", "size": 6},
-            hovertemplate="%{y:.4f}",
-        ),
-        go.Scatter(
-            x=epoch,
-            mode="lines+markers",
-            name=labels["test_acc"],
-            y=series["test_accuracy"],
-            yaxis="y2",
-            line={"color": ACCURACY_COLOR, "width": 3},
-            marker={"symbol": "diamond", "size": 7},
-            hovertemplate="%{y:.2%}",
-        ),
-    ]
-    if any(v is not None for v in series["train_accuracy"]):
-        traces.append(
-            go.Scatter(
-                x=epoch,
-                mode="lines",
-                name=labels["train_acc"],
-                y=series["train_accuracy"],
-                yaxis="y2",
-                line={"color": ACCURACY_COLOR, "width": 2, "dash": "dot"},
-                hovertemplate="%{y:.2%}",
-            )
+            y=series[key],
+            name=labels[label],
+            yaxis=axis,
+            mode="lines+markers" if marker else "lines",
+            line={"color": color, "width": width, "dash": dash},
+            marker={"symbol": marker, "size": 7} if marker else None,
+            hovertemplate=hover,
         )
+        for key, label, axis, color, width, dash, marker, hover in curves
+        if any(v is not None for v in series[key])
+    ]
     return _figure(
         traces,
         height=380,
