@@ -3,7 +3,7 @@
 
 The fresh venv takes the dependencies from this venv through a `.pth` file, so nothing is
 downloaded (torch alone is gigabytes); the wheel is built with this venv's hatchling
-(`--no-build-isolation`) for the same reason. About 30 s, most of it the server importing torch.
+(`--no-build-isolation`) for the same reason. About 20 s, half of it the server importing torch.
 """
 
 import json
