@@ -15,7 +15,7 @@ WEIGHTS ?= app/weights/cifar_net.pth
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit browser-deps train report wheel accuracy bench soak format clean
+.PHONY: run test lint typecheck unit browser-deps train report wheel accuracy bench soak format messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,16 @@ soak: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Translations (app/web/i18n.py): extract every message of the templates and app/web (babel.cfg),
+# update the catalogues (new messages come in untranslated, changed ones fuzzy, gone ones are
+# dropped) and compile them. Translate what zh_CN lacks, then run it again: the .mo are committed.
+LOCALE := app/web/locale
+messages: $(VENV)/.dev
+	$(BIN)/pybabel -q extract -F babel.cfg -o $(LOCALE)/messages.pot -w 100 --sort-output \
+	  --add-location=file --project=cross-entropy-explainer --version=0.1.0 .
+	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -w 100 --ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALE) --statistics
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,11 +3,19 @@
 `asset_url("js/app.js")` gives `/static/js/app.js?v=<hash>`; a request that carries the current
 hash gets `Cache-Control: public, max-age=31536000, immutable`, any other one a revalidated answer
 with the same strong ETag, so a changed file is never served stale.
+
+static/js/ holds ES modules. Their imports name hashed URLs too: each relative specifier is
+rewritten as the assets are loaded (`from "./common.js"` -> `from "./common.js?v=<hash>"`), since
+an import map, which would do it in the browser, is an inline script that the CSP forbids. A
+module's hash is taken after its imports are rewritten, so a changed dependency changes the URL
+of every module that imports it, directly or not.
 """
 
 import gzip
 import hashlib
 import mimetypes
+import posixpath
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,22 +80,67 @@ def _content_type(path: Path) -> str:
     return TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def _asset(path: Path, body: bytes) -> Asset:
+    gzipped: bytes | None = None
+    if path.suffix.lower() in COMPRESSIBLE and len(body) > 256:
+        packed = gzip.compress(body, compresslevel=9, mtime=0)
+        if len(packed) < len(body) * 0.9:
+            gzipped = packed
+    return Asset(body, gzipped, _content_type(path), _digest(body))
+
+
 def load_assets(root: Path) -> dict[str, Asset]:
-    """Every regular file under root, keyed by its POSIX path relative to root."""
-    assets: dict[str, Asset] = {}
+    """Every regular file under root, keyed by its POSIX path relative to root; the modules under
+    js/ with their imports linked to hashed URLs."""
+    paths: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or path.name.startswith("."):
             continue
-        body = path.read_bytes()
-        gzipped: bytes | None = None
-        if path.suffix.lower() in COMPRESSIBLE and len(body) > 256:
-            packed = gzip.compress(body, compresslevel=9, mtime=0)
-            if len(packed) < len(body) * 0.9:
-                gzipped = packed
-        digest = hashlib.sha256(body).hexdigest()[:16]
-        rel = path.relative_to(root).as_posix()
-        assets[rel] = Asset(body, gzipped, _content_type(path), digest)
-    return assets
+        paths[path.relative_to(root).as_posix()] = path
+    bodies = {rel: path.read_bytes() for rel, path in paths.items()}
+    link_modules(bodies)
+    return {rel: _asset(paths[rel], body) for rel, body in bodies.items()}
+
+
+MODULES = "js/"
+# A static import or re-export: `import {a} from "./a.js"`, `export * from "./a.js"`,
+# `import "./a.js"`, the specifier in group "spec". Our modules only; dynamic import() is not used.
+IMPORT = re.compile(
+    r"""^(?P<head>[ \t]*(?:(?:import|export)\b[^;'"`]*?\bfrom[ \t]*|import[ \t]*))"""
+    r"""(?P<q>["'])(?P<spec>[^"'\n]*)(?P=q)""",
+    re.MULTILINE,
+)
+
+
+def link_modules(bodies: dict[str, bytes]) -> None:
+    """Rewrite, in place, the relative imports of the modules under js/ to carry the hash of the
+    module they import; ValueError for an import of anything else, or an import cycle."""
+    modules = {rel for rel in bodies if rel.startswith(MODULES) and rel.endswith(".js")}
+    digests: dict[str, str] = {}
+
+    def link(rel: str, importers: tuple[str, ...]) -> str:
+        if rel in importers:
+            raise ValueError(f"static/{rel}: import cycle {' -> '.join((*importers, rel))}")
+        if rel not in digests:
+
+            def hashed(match: re.Match[str]) -> str:
+                spec = match["spec"]
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(rel), spec))
+                if not spec.startswith(("./", "../")) or target not in modules:
+                    raise ValueError(f"static/{rel}: {spec!r} is not a module under static/js/")
+                version = link(target, (*importers, rel))
+                return f"{match['head']}{match['q']}{spec}?v={version}{match['q']}"
+
+            bodies[rel] = IMPORT.sub(hashed, bodies[rel].decode()).encode()
+            digests[rel] = _digest(bodies[rel])
+        return digests[rel]
+
+    for rel in sorted(modules):
+        link(rel, ())
 
 
 @lru_cache

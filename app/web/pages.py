@@ -7,11 +7,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app.model import CLASSES
+from app.web import i18n
 from app.web.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
-from app.web.i18n import CLASS_NAMES_ZH, LANG_NAMES, LANGS, js_strings, negotiate, translator
+from app.web.i18n import LANG_NAMES, LANGS, negotiate
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.globals["asset_url"] = asset_url
+i18n.install(templates.env)
 
 router = APIRouter(include_in_schema=False)
 GALLERY = sorted(p.name for p in (STATIC_DIR / "gallery").glob("*.jpg"))
@@ -28,15 +31,21 @@ def _render(request: Request, template: str, page: str, **extra: Any) -> HTMLRes
     lang = negotiate(query_lang, request.headers.get("accept-language"))
     others = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     lang_links = {code: _url(request.url.path, [*others, ("lang", code)]) for code in LANGS}
+    class_names = i18n.class_names(lang)
     keep = [("lang", lang)] if query_lang else []
     context = {
         "lang": lang,
         "page": page,
-        "t": translator(lang),
         "lang_links": lang_links,
         "lang_names": LANG_NAMES,
         "nav": {name: _url(path, keep) for name, path in NAV},
-        "page_data": {"lang": lang, "strings": js_strings(lang), "classesZh": CLASS_NAMES_ZH},
+        "class_names": class_names,
+        "page_data": {
+            "lang": lang,
+            "strings": i18n.js_strings(lang),
+            "classes": CLASSES,
+            "classNames": class_names,
+        },
         **extra,
     }
     response = templates.TemplateResponse(request, template, context)

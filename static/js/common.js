@@ -1,232 +1,217 @@
 /* Shared helpers for every page: strings, number formatting, DOM building, API calls, charts.
- * Everything that shows text a user typed or uploaded goes through textContent, never parsed as HTML. */
-"use strict";
+ * Everything that shows text a user typed or uploaded goes through textContent, never parsed as HTML.
+ * The page's data (language, messages, class names) comes from its <script type="application/json">. */
+const data = JSON.parse(document.getElementById("page-data").textContent);
+export const lang = data.lang;
+/** The CIFAR-10 class names in label order, as the API speaks them. */
+export const CLASSES = data.classes;
 
-window.CEX = (function () {
-  const dataEl = document.getElementById("page-data");
-  const data = dataEl ? JSON.parse(dataEl.textContent) : { lang: "en", strings: {}, classesZh: {} };
-  const lang = data.lang;
-
-  /** A page string with {name} placeholders filled in (plain text). */
-  function s(key, values) {
-    let text = data.strings[key];
-    if (text === undefined) text = key;
-    if (values) {
-      text = text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
-    }
-    return text;
+/** A page string with {name} placeholders filled in (plain text). */
+export function s(key, values) {
+  let text = data.strings[key];
+  if (text === undefined) text = key;
+  if (values) {
+    text = text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
   }
+  return text;
+}
 
-  /** A CIFAR-10 class name in the page's language. */
-  function className(name) {
-    if (lang === "zh-CN" && data.classesZh[name]) return data.classesZh[name];
-    return String(name);
-  }
+/** A CIFAR-10 class name in the page's language. */
+export function className(name) {
+  return data.classNames[name] || String(name);
+}
 
-  /** Fixed decimals for tables; exponent notation only where fixed would hide the value. */
-  function fmt(x, digits) {
-    const d = digits === undefined ? 4 : digits;
-    if (x === null || x === undefined) return "NaN";
-    if (typeof x !== "number") return String(x);
-    if (Number.isNaN(x)) return "NaN";
-    if (!Number.isFinite(x)) return x > 0 ? "∞" : "−∞";
-    const a = Math.abs(x);
-    let out;
-    if (a !== 0 && (a < Math.pow(10, -d) || a >= 1e7)) out = x.toExponential(2);
-    else out = x.toFixed(d);
-    if (/^-0\.?0*$/.test(out)) out = out.slice(1);
-    return out.replace("-", "−");
-  }
+/** Fixed decimals for tables; exponent notation only where fixed would hide the value. */
+export function fmt(x, digits) {
+  const d = digits === undefined ? 4 : digits;
+  if (x === null || x === undefined) return "NaN";
+  if (typeof x !== "number") return String(x);
+  if (Number.isNaN(x)) return "NaN";
+  if (!Number.isFinite(x)) return x > 0 ? "∞" : "−∞";
+  const a = Math.abs(x);
+  let out;
+  if (a !== 0 && (a < Math.pow(10, -d) || a >= 1e7)) out = x.toExponential(2);
+  else out = x.toFixed(d);
+  if (/^-0\.?0*$/.test(out)) out = out.slice(1);
+  return out.replace("-", "−");
+}
 
-  /** Python-friendly number text for code snippets and URLs: shortest round-trip form. */
-  function pyNum(x) {
-    if (!Number.isFinite(x)) return "float('nan')";
-    const t = String(x);
-    return /[.eE]/.test(t) ? t : t + ".0";
-  }
+/** Python-friendly number text for code snippets and URLs: shortest round-trip form. */
+export function pyNum(x) {
+  if (!Number.isFinite(x)) return "float('nan')";
+  const t = String(x);
+  return /[.eE]/.test(t) ? t : t + ".0";
+}
 
-  /** Create an element: el("td", {class: "x", text: "1"}, [children]). */
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    if (attrs) {
-      for (const [k, v] of Object.entries(attrs)) {
-        if (v === null || v === undefined || v === false) continue;
-        if (k === "text") node.textContent = v;
-        else if (k === "class") node.className = v;
-        else if (k === "dataset") Object.assign(node.dataset, v);
-        else node.setAttribute(k, v === true ? "" : String(v));
-      }
-    }
-    if (children) for (const c of children) if (c) node.append(c);
-    return node;
-  }
+/** The sum of a row of numbers; null (a NaN in JSON) makes it NaN. */
+export function sum(xs) {
+  return xs.reduce((a, b) => a + (b === null ? NaN : b), 0);
+}
 
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-    return node;
-  }
+/** y_c * log p_c, with 0 * (-inf) taken as 0 the way PyTorch's masked sum does. */
+export function product(y, logp) {
+  return y.map((v, c) => (v === 0 ? 0 : v * (logp[c] === null ? -Infinity : logp[c])));
+}
 
-  /** Key/value pairs into a <dl> (values are plain text). */
-  function fillDl(dl, pairs) {
-    clear(dl);
-    for (const p of pairs) {
-      const wrap = el("div", null, [
-        el("dt", { text: p[0] }),
-        el("dd", Object.assign({ text: p[1] }, p[2] || {})),
-      ]);
-      dl.append(wrap);
+/** Create an element: el("td", {class: "x", text: "1"}, [children]). */
+export function el(tag, attrs, children) {
+  const node = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") node.textContent = v;
+      else if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else node.setAttribute(k, v === true ? "" : String(v));
     }
   }
+  if (children) for (const c of children) if (c) node.append(c);
+  return node;
+}
 
-  class ApiError extends Error {}
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
 
-  async function readError(response) {
-    let detail = response.status + " " + response.statusText;
-    try {
-      const body = await response.json();
-      if (body && body.detail !== undefined) {
-        detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
-      }
-    } catch (e) {
-      /* not JSON: keep the status line */
+/** Key/value pairs into a <dl> (values are plain text). */
+export function fillDl(dl, pairs) {
+  clear(dl);
+  for (const p of pairs) {
+    const wrap = el("div", null, [
+      el("dt", { text: p[0] }),
+      el("dd", Object.assign({ text: p[1] }, p[2] || {})),
+    ]);
+    dl.append(wrap);
+  }
+}
+
+export class ApiError extends Error {}
+
+async function readError(response) {
+  let detail = response.status + " " + response.statusText;
+  try {
+    const body = await response.json();
+    if (body && body.detail !== undefined) {
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
     }
-    return new ApiError(s("error", { detail: detail }));
+  } catch (e) {
+    /* not JSON: keep the status line */
   }
+  return new ApiError(s("error", { detail: detail }));
+}
 
-  async function request(url, init) {
-    let response;
-    try {
-      response = await fetch(url, init);
-    } catch (e) {
-      if (e && e.name === "AbortError") throw e;
-      throw new ApiError(s("offline"));
-    }
-    if (!response.ok) throw await readError(response);
-    return response.json();
+async function request(url, init) {
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError(s("offline"));
   }
+  if (!response.ok) throw await readError(response);
+  return response.json();
+}
 
-  /** JSON text in which every number of a nested array is written as a float (1 -> 1.0). */
-  function floatJSON(v) {
-    if (Array.isArray(v)) return "[" + v.map(floatJSON).join(",") + "]";
-    if (typeof v === "number" && Number.isInteger(v)) return v.toFixed(1);
-    return JSON.stringify(v);
-  }
+export function postJSON(url, body, signal) {
+  return request(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+    signal: signal,
+  });
+}
 
-  /** A JSON body; a nested-array target is sent as floats so the API reads it as probabilities. */
-  function jsonBody(body) {
-    if (!Array.isArray(body.target) || !body.target.some(Array.isArray)) return JSON.stringify(body);
-    const rest = Object.assign({}, body);
-    delete rest.target;
-    const head = JSON.stringify(rest);
-    return head.slice(0, -1) + (head.length > 2 ? "," : "") + '"target":' + floatJSON(body.target) + "}";
-  }
+export function getJSON(url) {
+  return request(url, { headers: { Accept: "application/json" } });
+}
 
-  function postJSON(url, body, signal) {
-    return request(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: jsonBody(body),
-      signal: signal,
-    });
-  }
+export function postForm(url, form, signal) {
+  return request(url, { method: "POST", body: form, signal: signal, headers: { Accept: "application/json" } });
+}
 
-  function getJSON(url) {
-    return request(url, { headers: { Accept: "application/json" } });
-  }
+const css = getComputedStyle(document.documentElement);
+export function color(name) {
+  return css.getPropertyValue("--c-" + name).trim() || "#333";
+}
+export const FONT = css.getPropertyValue("--sans").trim();
+export const MONO = css.getPropertyValue("--mono").trim();
 
-  function postForm(url, form, signal) {
-    return request(url, { method: "POST", body: form, signal: signal, headers: { Accept: "application/json" } });
-  }
-
-  const css = getComputedStyle(document.documentElement);
-  function color(name) {
-    return css.getPropertyValue("--c-" + name).trim() || "#333";
-  }
-  const FONT = css.getPropertyValue("--sans").trim();
-  const MONO = css.getPropertyValue("--mono").trim();
-
-  function baseLayout(extra) {
-    const layout = {
-      margin: { l: 56, r: 16, t: 12, b: 40 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "rgba(0,0,0,0)",
-      font: { family: FONT, size: 14, color: "#14213d" },
-      showlegend: false,
-      bargap: 0.25,
-      hoverlabel: { font: { family: MONO } },
-      xaxis: { gridcolor: "#e3e7ee", zerolinecolor: "#8c95a8", automargin: true, tickfont: { family: MONO } },
-      yaxis: { gridcolor: "#e3e7ee", zerolinecolor: "#8c95a8", automargin: true },
-    };
-    return deepMerge(layout, extra || {});
-  }
-
-  function deepMerge(a, b) {
-    for (const [k, v] of Object.entries(b)) {
-      if (v && typeof v === "object" && !Array.isArray(v) && a[k] && typeof a[k] === "object") {
-        deepMerge(a[k], v);
-      } else {
-        a[k] = v;
-      }
-    }
-    return a;
-  }
-
-  const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false, showTips: false };
-
-  /** Draw or update a chart in place. */
-  function plot(div, traces, layout) {
-    if (!div || !window.Plotly) return;
-    window.Plotly.react(div, traces, baseLayout(layout), CONFIG);
-  }
-
-  /** Horizontal bars, one per class, the target class drawn solid and the rest lighter. */
-  function classBars(div, labels, values, stage, target, extra) {
-    const c = color(stage);
-    const colors = labels.map((_, i) => (i === target ? c : c + "99"));
-    const trace = {
-      type: "bar",
-      orientation: "h",
-      y: labels,
-      x: values.map((v) => (v === null ? NaN : v)),
-      marker: { color: colors, line: { color: c, width: labels.map((_, i) => (i === target ? 2 : 0)) } },
-      text: values.map((v) => fmt(v)),
-      textposition: "outside",
-      cliponaxis: false,
-      textfont: { family: MONO, size: 12 },
-      hovertemplate: "%{y}: %{x:.6f}<extra></extra>",
-    };
-    const height = Math.max(220, 26 * labels.length + 60);
-    // Leave room beside the bars for the outside labels, on whichever side they fall.
-    const finite = values.filter((v) => v !== null && Number.isFinite(v));
-    const lo = Math.min(0, ...finite);
-    const hi = Math.max(0, ...finite);
-    const span = hi - lo || 1;
-    const range = [lo < 0 ? lo - 0.38 * span : 0, hi > 0 ? hi + 0.3 * span : 0.05 * span];
-    plot(div, [trace], deepMerge(
-      {
-        height: height,
-        margin: { l: 10, r: 16, t: 8, b: 36 },
-        xaxis: { range: range, nticks: 5 },
-        yaxis: { autorange: "reversed", type: "category", tickfont: { family: FONT } },
-      },
-      extra || {},
-    ));
-  }
-
-  const fromUrl = new URL(window.location.href);
-
-  /** Keep the language-switch links in step with the current query string. */
-  function syncLangLinks() {
-    const here = new URL(window.location.href);
-    for (const a of document.querySelectorAll("[data-lang-link]")) {
-      const u = new URL(here.pathname + here.search, window.location.origin);
-      u.searchParams.set("lang", a.dataset.langLink);
-      a.setAttribute("href", u.pathname + u.search);
-    }
-  }
-
-  return {
-    data, lang, s, className, fmt, pyNum, el, clear, fillDl, postJSON, getJSON, postForm,
-    ApiError, color, plot, classBars, baseLayout, MONO, FONT, fromUrl, syncLangLinks,
+export function baseLayout(extra) {
+  const layout = {
+    margin: { l: 56, r: 16, t: 12, b: 40 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { family: FONT, size: 14, color: "#14213d" },
+    showlegend: false,
+    bargap: 0.25,
+    hoverlabel: { font: { family: MONO } },
+    xaxis: { gridcolor: "#e3e7ee", zerolinecolor: "#8c95a8", automargin: true, tickfont: { family: MONO } },
+    yaxis: { gridcolor: "#e3e7ee", zerolinecolor: "#8c95a8", automargin: true },
   };
-})();
+  return deepMerge(layout, extra || {});
+}
+
+function deepMerge(a, b) {
+  for (const [k, v] of Object.entries(b)) {
+    if (v && typeof v === "object" && !Array.isArray(v) && a[k] && typeof a[k] === "object") {
+      deepMerge(a[k], v);
+    } else {
+      a[k] = v;
+    }
+  }
+  return a;
+}
+
+const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false, showTips: false };
+
+/** Draw or update a chart in place. */
+export function plot(div, traces, layout) {
+  // window.Plotly: the vendored plotly.js, a classic script that runs before this module.
+  if (!div || !window.Plotly) return;
+  window.Plotly.react(div, traces, baseLayout(layout), CONFIG);
+}
+
+/** Horizontal bars, one per class, the target class drawn solid and the rest lighter. */
+export function classBars(div, labels, values, stage, target, extra) {
+  const c = color(stage);
+  const colors = labels.map((_, i) => (i === target ? c : c + "99"));
+  const trace = {
+    type: "bar",
+    orientation: "h",
+    y: labels,
+    x: values.map((v) => (v === null ? NaN : v)),
+    marker: { color: colors, line: { color: c, width: labels.map((_, i) => (i === target ? 2 : 0)) } },
+    text: values.map((v) => fmt(v)),
+    textposition: "outside",
+    cliponaxis: false,
+    textfont: { family: MONO, size: 12 },
+    hovertemplate: "%{y}: %{x:.6f}<extra></extra>",
+  };
+  const height = Math.max(220, 26 * labels.length + 60);
+  // Leave room beside the bars for the outside labels, on whichever side they fall.
+  const finite = values.filter((v) => v !== null && Number.isFinite(v));
+  const lo = Math.min(0, ...finite);
+  const hi = Math.max(0, ...finite);
+  const span = hi - lo || 1;
+  const range = [lo < 0 ? lo - 0.38 * span : 0, hi > 0 ? hi + 0.3 * span : 0.05 * span];
+  plot(div, [trace], deepMerge(
+    {
+      height: height,
+      margin: { l: 10, r: 16, t: 8, b: 36 },
+      xaxis: { range: range, nticks: 5 },
+      yaxis: { autorange: "reversed", type: "category", tickfont: { family: FONT } },
+    },
+    extra || {},
+  ));
+}
+
+/** Keep the language-switch links in step with the current query string. */
+export function syncLangLinks() {
+  const here = new URL(window.location.href);
+  for (const a of document.querySelectorAll("[data-lang-link]")) {
+    const u = new URL(here.pathname + here.search, window.location.origin);
+    u.searchParams.set("lang", a.dataset.langLink);
+    a.setAttribute("href", u.pathname + u.search);
+  }
+}

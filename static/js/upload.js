@@ -1,258 +1,245 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
-"use strict";
+import { s, fmt, el, clear, postForm, className, CLASSES } from "./common.js";
+import { render } from "./stages.js";
+const MAX = 64;
+const input = document.getElementById("file-input");
+const zone = document.getElementById("dropzone");
+const addMode = document.getElementById("add-mode");
+const statusEl = document.getElementById("upload-status");
+const list = document.getElementById("results");
+const after = document.getElementById("after-results");
+const reduction = document.getElementById("opt-reduction");
+const smoothing = document.getElementById("opt-smoothing");
+const lossOut = document.getElementById("upload-loss");
+const lossLabel = document.querySelector('[data-role="loss-label"]');
+const formulaEl = document.querySelector('[data-role="batch-formula"]');
 
-(function () {
-  const { s, fmt, el, clear, postForm, postJSON, className } = window.CEX;
-  const MAX = 64;
-  const CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
-  const input = document.getElementById("file-input");
-  const zone = document.getElementById("dropzone");
-  const addMode = document.getElementById("add-mode");
-  const statusEl = document.getElementById("upload-status");
-  const list = document.getElementById("results");
-  const after = document.getElementById("after-results");
-  const reduction = document.getElementById("opt-reduction");
-  const smoothing = document.getElementById("opt-smoothing");
-  const lossOut = document.getElementById("upload-loss");
-  const lossLabel = document.querySelector('[data-role="loss-label"]');
-  const formulaEl = document.querySelector('[data-role="batch-formula"]');
+/** Each item: {file: Blob, name, src (URL to show), label: "" or class index as string, owned}. */
+let items = [];
+let res = null;
+let focus = 0;
+let abort = null;
+let serial = 0;
 
-  /** Each item: {file: Blob, name, src (URL to show), label: "" or class index as string, owned}. */
-  let items = [];
-  let res = null;
-  let focus = 0;
-  let abort = null;
-  let serial = 0;
+function setStatus(text, isError) {
+  statusEl.textContent = text;
+  statusEl.classList.toggle("error", Boolean(isError));
+  statusEl.hidden = !text;
+}
 
-  function setStatus(text, isError) {
-    statusEl.textContent = text;
-    statusEl.classList.toggle("error", Boolean(isError));
-    statusEl.hidden = !text;
-  }
+function release(list_) {
+  for (const it of list_) if (it.owned) URL.revokeObjectURL(it.src);
+}
 
-  function release(list_) {
-    for (const it of list_) if (it.owned) URL.revokeObjectURL(it.src);
-  }
-
-  function addItems(newItems, replace) {
-    if (replace) {
-      release(items);
-      items = [];
-    }
-    const room = MAX - items.length;
-    if (newItems.length > room) {
-      release(newItems.slice(room));
-      newItems = newItems.slice(0, room);
-      setStatus(s("too_many", { n: MAX }), true);
-    }
-    items = items.concat(newItems);
-    focus = Math.max(0, items.length - newItems.length);
-    run();
-  }
-
-  function fromFiles(files) {
-    const picked = [];
-    for (const f of files) {
-      if (f.type && !f.type.startsWith("image/")) {
-        setStatus(s("not_image", { name: f.name }), true);
-        continue;
-      }
-      picked.push({ file: f, name: f.name, src: URL.createObjectURL(f), label: "", owned: true });
-    }
-    if (picked.length) addItems(picked, !addMode.checked);
-  }
-
-  input.addEventListener("change", () => {
-    fromFiles(Array.from(input.files || []));
-    input.value = "";
-  });
-  for (const ev of ["dragenter", "dragover"]) {
-    zone.addEventListener(ev, (e) => {
-      e.preventDefault();
-      zone.classList.add("is-over");
-    });
-  }
-  for (const ev of ["dragleave", "drop"]) {
-    zone.addEventListener(ev, () => zone.classList.remove("is-over"));
-  }
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    if (e.dataTransfer) fromFiles(Array.from(e.dataTransfer.files || []));
-  });
-  // A drop that misses the zone must not navigate away from the page.
-  window.addEventListener("dragover", (e) => e.preventDefault());
-  window.addEventListener("drop", (e) => e.preventDefault());
-
-  for (const button of document.querySelectorAll(".gallery-item")) {
-    button.addEventListener("click", async () => {
-      try {
-        const r = await fetch(button.dataset.src);
-        const blob = await r.blob();
-        const label = String(CLASSES.indexOf(button.dataset.class));
-        addItems([{ file: blob, name: button.dataset.name, src: button.dataset.src, label: label, owned: false }], !addMode.checked);
-      } catch (e) {
-        setStatus(s("offline"), true);
-      }
-    });
-  }
-
-  document.getElementById("clear-batch").addEventListener("click", () => {
+function addItems(newItems, replace) {
+  if (replace) {
     release(items);
     items = [];
+  }
+  const room = MAX - items.length;
+  if (newItems.length > room) {
+    release(newItems.slice(room));
+    newItems = newItems.slice(0, room);
+    setStatus(s("too_many", { n: MAX }), true);
+  }
+  items = items.concat(newItems);
+  focus = Math.max(0, items.length - newItems.length);
+  run();
+}
+
+function fromFiles(files) {
+  const picked = [];
+  for (const f of files) {
+    if (f.type && !f.type.startsWith("image/")) {
+      setStatus(s("not_image", { name: f.name }), true);
+      continue;
+    }
+    picked.push({ file: f, name: f.name, src: URL.createObjectURL(f), label: "", owned: true });
+  }
+  if (picked.length) addItems(picked, !addMode.checked);
+}
+
+input.addEventListener("change", () => {
+  fromFiles(Array.from(input.files || []));
+  input.value = "";
+});
+for (const ev of ["dragenter", "dragover"]) {
+  zone.addEventListener(ev, (e) => {
+    e.preventDefault();
+    zone.classList.add("is-over");
+  });
+}
+for (const ev of ["dragleave", "drop"]) {
+  zone.addEventListener(ev, () => zone.classList.remove("is-over"));
+}
+zone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  if (e.dataTransfer) fromFiles(Array.from(e.dataTransfer.files || []));
+});
+// A drop that misses the zone must not navigate away from the page.
+window.addEventListener("dragover", (e) => e.preventDefault());
+window.addEventListener("drop", (e) => e.preventDefault());
+
+for (const button of document.querySelectorAll(".gallery-item")) {
+  button.addEventListener("click", async () => {
+    try {
+      const r = await fetch(button.dataset.src);
+      const blob = await r.blob();
+      const label = String(CLASSES.indexOf(button.dataset.class));
+      addItems([{ file: blob, name: button.dataset.name, src: button.dataset.src, label: label, owned: false }], !addMode.checked);
+    } catch (e) {
+      setStatus(s("offline"), true);
+    }
+  });
+}
+
+document.getElementById("clear-batch").addEventListener("click", () => {
+  release(items);
+  items = [];
+  res = null;
+  render();
+});
+reduction.addEventListener("change", run);
+smoothing.addEventListener("change", run);
+
+/** /predict with one label per picture: a class index, or empty where the network's own guess is
+ * to be the target. */
+function request(signal) {
+  const form = new FormData();
+  for (const it of items) {
+    form.append("image", it.file, it.name);
+    form.append("label", it.label);
+  }
+  const ls = Number(smoothing.value);
+  form.append("reduction", reduction.value);
+  form.append("label_smoothing", String(Number.isFinite(ls) ? ls : 0));
+  return postForm("/predict", form, signal);
+}
+
+async function run() {
+  if (!items.length) {
     res = null;
     render();
+    return;
+  }
+  if (abort) abort.abort();
+  abort = new AbortController();
+  const mine = ++serial;
+  setStatus(s("loading"));
+  try {
+    const answer = await request(abort.signal);
+    if (mine !== serial) return;
+    res = answer;
+    setStatus("");
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    res = null;
+    setStatus(e.message, true);
+  }
+  render();
+}
+
+function targets() {
+  return res.images.map((im, k) => (im.label !== null && im.label !== undefined ? im.label : res.predicted[k]));
+}
+
+function labelSelect(it, k) {
+  const id = "label-" + k;
+  const select = el("select", { id: id });
+  select.append(el("option", { value: "", text: s("label_none") }));
+  CLASSES.forEach((name, c) => select.append(el("option", { value: String(c), text: c + " " + className(name) })));
+  select.value = it.label;
+  select.addEventListener("change", () => {
+    it.label = select.value;
+    focus = k;
+    run();
   });
-  reduction.addEventListener("change", run);
-  smoothing.addEventListener("change", run);
+  const label = el("label", { for: id }, [el("span", { text: s("true_label") }), select]);
+  return label;
+}
 
-  /** /predict, with labels only when every picture has one (the API takes all or none). With
-   * some labels missing, the targets are composed here and every stage comes from /loss on the
-   * network's logits: the same numbers /predict would give. */
-  async function request(signal) {
-    const form = new FormData();
-    const labelled = items.filter((it) => it.label !== "").length;
-    const all = labelled === items.length;
-    for (const it of items) {
-      form.append("image", it.file, it.name);
-      if (all) form.append("label", it.label);
+function renderList() {
+  clear(list);
+  items.forEach((it, k) => {
+    const info = res && res.images[k];
+    const loss = res ? res.per_element_loss[k] : null;
+    const pics = el("div", { class: "result-pics" }, [
+      el("figure", null, [el("img", { src: it.src, alt: "", class: "pixelated" }), el("figcaption", { text: s("original") })]),
+      info ? el("figure", null, [el("img", { src: info.preview, alt: "", class: "pixelated", width: 88, height: 88 }), el("figcaption", { text: "32×32" })]) : null,
+    ]);
+    const facts = el("dl", { class: "result-facts" });
+    if (info) {
+      const target = targets()[k];
+      const rows = [
+        [s("predicted"), className(info.predicted_class)],
+        [s("target"), className(res.classes[target]) + (info.label === null || info.label === undefined ? " (" + s("target_predicted") + ")" : "")],
+        [s("loss"), fmt(loss)],
+      ];
+      rows.forEach(([a, b], r) => {
+        facts.append(el("dt", { text: a }));
+        facts.append(el("dd", { text: b, class: r === 2 ? "mono" : null }));
+      });
     }
-    const ls = Number(smoothing.value);
-    const options = { reduction: reduction.value, label_smoothing: Number.isFinite(ls) ? ls : 0 };
-    form.append("reduction", options.reduction);
-    form.append("label_smoothing", String(options.label_smoothing));
-    const answer = await postForm("/predict", form, signal);
-    if (all || labelled === 0) return answer;
-    const target = items.map((it, k) => (it.label !== "" ? Number(it.label) : answer.predicted[k]));
-    const stages = await postJSON("/loss", Object.assign({ logits: answer.logits, target: target }, options), signal);
-    const images = answer.images.map((im, k) => Object.assign({}, im, { label: items[k].label !== "" ? Number(items[k].label) : null }));
-    return Object.assign({}, answer, stages, { images: images, target_source: "mixed" });
-  }
-
-  async function run() {
-    if (!items.length) {
-      res = null;
-      render();
-      return;
-    }
-    if (abort) abort.abort();
-    abort = new AbortController();
-    const mine = ++serial;
-    setStatus(s("loading"));
-    try {
-      const answer = await request(abort.signal);
-      if (mine !== serial) return;
-      res = answer;
-      setStatus("");
-    } catch (e) {
-      if (e.name === "AbortError") return;
-      res = null;
-      setStatus(e.message, true);
-    }
-    render();
-  }
-
-  function targets() {
-    return res.images.map((im, k) => (im.label !== null && im.label !== undefined ? im.label : res.predicted[k]));
-  }
-
-  function labelSelect(it, k) {
-    const id = "label-" + k;
-    const select = el("select", { id: id });
-    select.append(el("option", { value: "", text: s("label_none") }));
-    CLASSES.forEach((name, c) => select.append(el("option", { value: String(c), text: c + " " + className(name) })));
-    select.value = it.label;
-    select.addEventListener("change", () => {
-      it.label = select.value;
-      focus = k;
+    const remove = el("button", { type: "button", class: "button button-quiet", text: s("remove") });
+    remove.addEventListener("click", () => {
+      release([it]);
+      items.splice(k, 1);
+      focus = Math.min(focus, Math.max(0, items.length - 1));
       run();
     });
-    const label = el("label", { for: id }, [el("span", { text: s("true_label") }), select]);
-    return label;
-  }
-
-  function renderList() {
-    clear(list);
-    items.forEach((it, k) => {
-      const info = res && res.images[k];
-      const loss = res ? res.per_element_loss[k] : null;
-      const pics = el("div", { class: "result-pics" }, [
-        el("figure", null, [el("img", { src: it.src, alt: "", class: "pixelated" }), el("figcaption", { text: s("original") })]),
-        info ? el("figure", null, [el("img", { src: info.preview, alt: "", class: "pixelated", width: 88, height: 88 }), el("figcaption", { text: "32×32" })]) : null,
-      ]);
-      const facts = el("dl", { class: "result-facts" });
-      if (info) {
-        const target = targets()[k];
-        const rows = [
-          [s("predicted"), className(info.predicted_class)],
-          [s("target"), className(res.classes[target]) + (info.label === null || info.label === undefined ? " (" + s("target_predicted") + ")" : "")],
-          [s("loss"), fmt(loss)],
-        ];
-        rows.forEach(([a, b], r) => {
-          facts.append(el("dt", { text: a }));
-          facts.append(el("dd", { text: b, class: r === 2 ? "mono" : null }));
-        });
-      }
-      const remove = el("button", { type: "button", class: "button button-quiet", text: s("remove") });
-      remove.addEventListener("click", () => {
-        release([it]);
-        items.splice(k, 1);
-        focus = Math.min(focus, Math.max(0, items.length - 1));
-        run();
-      });
-      const show = el("button", { type: "button", class: "button button-quiet", text: "→ " + s("picture_n", { i: k + 1 }), "aria-pressed": String(k === focus) });
-      show.addEventListener("click", () => {
-        focus = k;
-        render();
-      });
-      const meta = info ? info.format + " · " + info.original_size.join("×") : "";
-      list.append(el("li", { class: "result" + (k === focus ? " is-focus" : "") }, [
-        el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
-        pics,
-        facts,
-        labelSelect(it, k),
-        el("div", { class: "result-actions" }, res ? [show, remove] : [remove]),
-      ]));
+    const show = el("button", { type: "button", class: "button button-quiet", text: "→ " + s("picture_n", { i: k + 1 }), "aria-pressed": String(k === focus) });
+    show.addEventListener("click", () => {
+      focus = k;
+      render();
     });
-  }
+    const meta = info ? info.format + " · " + info.original_size.join("×") : "";
+    list.append(el("li", { class: "result" + (k === focus ? " is-focus" : "") }, [
+      el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
+      pics,
+      facts,
+      labelSelect(it, k),
+      el("div", { class: "result-actions" }, res ? [show, remove] : [remove]),
+    ]));
+  });
+}
 
-  function renderBatch() {
-    const per = res.per_element_loss;
-    const red = reduction.value;
-    if (red === "none") {
-      lossLabel.textContent = s("none_loss");
-      lossOut.textContent = "[" + per.map((v) => fmt(v)).join(", ") + "]";
-      formulaEl.textContent = "";
-      return;
-    }
-    lossLabel.textContent = red === "sum" ? s("sum_loss") : s("mean_loss");
-    lossOut.textContent = fmt(res.loss);
-    const terms = per.map((v) => fmt(v)).join(" + ");
-    if (red === "sum") formulaEl.textContent = s("batch_formula_sum", { terms: terms });
-    else formulaEl.textContent = s("batch_formula_mean", { terms: terms, n: fmt(res.denominator || per.length, 0) }) + " = " + fmt(res.loss);
+function renderBatch() {
+  const per = res.per_element_loss;
+  const red = reduction.value;
+  if (red === "none") {
+    lossLabel.textContent = s("none_loss");
+    lossOut.textContent = "[" + per.map((v) => fmt(v)).join(", ") + "]";
+    formulaEl.textContent = "";
+    return;
   }
+  lossLabel.textContent = red === "sum" ? s("sum_loss") : s("mean_loss");
+  lossOut.textContent = fmt(res.loss);
+  const terms = per.map((v) => fmt(v)).join(" + ");
+  if (red === "sum") formulaEl.textContent = s("batch_formula_sum", { terms: terms });
+  else formulaEl.textContent = s("batch_formula_mean", { terms: terms, n: fmt(res.denominator || per.length, 0) }) + " = " + fmt(res.loss);
+}
 
-  function render() {
-    renderList();
-    if (!res) {
-      after.hidden = true;
-      if (!items.length) setStatus(s("empty_batch"));
-      return;
-    }
-    after.hidden = false;
-    focus = Math.min(focus, res.per_element_loss.length - 1);
-    renderBatch();
-    const t = targets();
-    window.CEX.stages.render(res, focus, {
-      classes: res.classes,
-      targets: t,
-      reduction: reduction.value,
-      smoothed: Number(smoothing.value) > 0,
-      pickerKey: items.map((it) => it.name).join("|") + serial,
-      pictures: res.images.map((im, k) => ({ src: items[k] ? items[k].src : null, preview: im.preview, title: (k + 1) + " · " + className(res.classes[t[k]]) })),
-      onPick: (k) => {
-        focus = k;
-        render();
-      },
-    });
+function render() {
+  renderList();
+  if (!res) {
+    after.hidden = true;
+    if (!items.length) setStatus(s("empty_batch"));
+    return;
   }
-})();
+  after.hidden = false;
+  focus = Math.min(focus, res.per_element_loss.length - 1);
+  renderBatch();
+  const t = targets();
+  render(res, focus, {
+    classes: res.classes,
+    targets: t,
+    reduction: reduction.value,
+    smoothed: Number(smoothing.value) > 0,
+    pickerKey: items.map((it) => it.name).join("|") + serial,
+    pictures: res.images.map((im, k) => ({ src: items[k] ? items[k].src : null, preview: im.preview, title: (k + 1) + " · " + className(res.classes[t[k]]) })),
+    onPick: (k) => {
+      focus = k;
+      render();
+    },
+  });
+}

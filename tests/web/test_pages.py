@@ -1,14 +1,23 @@
-"""The HTML pages, in process: languages, headers, static assets, escaping, no external URLs."""
+"""The HTML pages, in process: languages and their catalogues, headers, static assets and their
+modules, escaping, no external URLs."""
 
 import gzip
+import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-from app.web.assets import STATIC_DIR, asset_url, load_assets
-from app.web.i18n import CATALOGUE, js_strings, negotiate
+from app.model import CLASSES
+from app.web.assets import IMPORT, STATIC_DIR, asset_url, link_modules, load_assets
+from app.web.i18n import CLASS_NAMES, JS_MESSAGES, LOCALE_DIR, LOCALES, negotiate
+from app.web.pages import templates
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -208,30 +217,213 @@ def test_static_assets_refuse_what_is_not_there(client: TestClient) -> None:
 
 
 def test_first_load_of_the_explainer_fits_the_budget(client: TestClient) -> None:
-    """HTML plus everything it references, gzipped as served, plus the bundled pictures."""
+    """HTML plus everything it references, the modules its module imports included, gzipped as
+    served, plus the bundled pictures."""
     html = get(client, "/", **{"Accept-Encoding": "gzip"}).text
     assets = load_assets(STATIC_DIR)
     total = len(gzip.compress(html.encode()))
-    urls = set(re.findall(r'(?:src|href)="(/static/[^"?]+)\?v=', html))
-    urls |= set(re.findall(r'(/static/gallery/[^"?]+)\?v=', html))
+    urls = set(re.findall(r'(?:src|href)="/static/([^"?]+)\?v=', html))
+    urls |= set(re.findall(r'/static/(gallery/[^"?]+)\?v=', html))
+    todo = [u for u in urls if u.startswith("js/")]
+    while todo:  # the modules that the page's module imports, and theirs
+        body = assets[todo.pop()].body.decode()
+        for match in IMPORT.finditer(body):
+            rel = "js/" + match["spec"].removeprefix("./").split("?")[0]
+            if rel not in urls:
+                urls.add(rel)
+                todo.append(rel)
+    assert {"js/index.js", "js/common.js", "js/stages.js"} <= urls
     for url in urls:
-        asset = assets[url.removeprefix("/static/")]
+        asset = assets[url]
         total += len(asset.gzipped or asset.body)
     assert total <= 1_500_000, total
 
 
-def test_catalogue_is_complete() -> None:
-    for key, (english, chinese) in CATALOGUE.items():
-        assert english.strip() and chinese.strip(), key
-    used = set()
-    for path in TEMPLATES.rglob("*.html"):
-        used |= set(re.findall(r"""\bt\(\s*["']([\w.]+)["']\s*[,)]""", path.read_text()))
-    missing = sorted(k for k in used if k not in CATALOGUE)
-    assert not missing
-    strings = js_strings("zh-CN")
+# --- The catalogues ------------------------------------------------------------------------------
+
+PO = {lang: LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po" for lang, locale in LOCALES.items()}
+
+
+def po(lang: str) -> Catalog:
+    with PO[lang].open("rb") as f:
+        return read_po(f)
+
+
+def text(value: object) -> str:
+    """A msgid or msgstr as one string (plural forms joined with a NUL)."""
+    return "\0".join(value) if isinstance(value, tuple | list) else str(value or "")
+
+
+def messages(catalog: Catalog) -> dict[str, str]:
+    """msgid -> msgstr of every message but the header."""
+    return {text(m.id): text(m.string) for m in catalog if m.id}
+
+
+def test_chinese_has_every_message_translated_and_none_fuzzy() -> None:
+    catalog = po("zh-CN")
+    assert len(catalog) > 150
+    empty = [m.id for m in catalog if m.id and not text(m.string).strip("\0 ")]
+    fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
+    assert not empty, f"untranslated in zh_CN: {empty[:5]}"
+    assert not fuzzy, f"fuzzy in zh_CN (its English changed: check the translation): {fuzzy[:5]}"
+    assert not catalog.fuzzy, "the catalogue's header is marked fuzzy"
+    assert not catalog.obsolete, list(catalog.obsolete)[:5]
+
+
+def test_pybabel_extract_finds_exactly_the_catalogued_messages(tmp_path: Path) -> None:
+    """What `make messages` extracts, run here: a message in the code but not in a catalogue
+    (new, or its English changed), or in a catalogue but no longer in the code, fails."""
+    pot = tmp_path / "messages.pot"
+    argv = ["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-o", str(pot), str(ROOT)]
+    CommandLineInterface().run(argv)
+    with pot.open("rb") as f:
+        extracted = set(messages(read_po(f)))
+    assert len(extracted) > 150
+    for lang in PO:
+        catalogued = set(messages(po(lang)))
+        assert not sorted(extracted - catalogued), f"missing from {lang}: run make messages"
+        assert not sorted(catalogued - extracted), f"in {lang}'s catalogue, not in the code"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_each_mo_is_the_compilation_of_its_po(lang: str) -> None:
+    """The .mo files are committed (the app runs from a checkout, a wheel and Docker with no
+    build step): each must say what its .po says."""
+    with PO[lang].with_suffix(".mo").open("rb") as f:
+        compiled = messages(read_mo(f))
+    source = {k: v for k, v in messages(po(lang)).items() if v.strip("\0")}
+    assert compiled == source
+
+
+def test_translations_keep_placeholders_and_markup() -> None:
+    """The scripts fill {name}, the templates %(name)s, and the trusted HTML must stay whole."""
+
+    def shape(message: str) -> tuple[Counter[str], ...]:
+        return (
+            Counter(re.findall(r"\{\w+\}", message)),
+            Counter(re.findall(r"%\(\w+\)s", message)),
+            Counter(re.findall(r"</?\w+", message)),
+        )
+
+    wrong = [k for k, v in messages(po("zh-CN")).items() if shape(k) != shape(v)]
+    assert not wrong
+
+
+def test_script_messages_are_named_literally_and_exist() -> None:
+    """The scripts ask for their messages by a literal name, s("loading"), never a built one."""
     for script in (STATIC_DIR / "js").glob("*.js"):
-        keys = set(re.findall(r"""\bs\(\s*"(\w+)"\s*[,)]""", script.read_text()))
-        assert not sorted(k for k in keys if k not in strings), script.name
+        source = script.read_text()
+        built = re.findall(r"(?<!function )\bs\(\s*[^\s\"]", source)
+        assert not built, (script.name, built)
+        names = set(re.findall(r"""\bs\(\s*"(\w+)"\s*[,)]""", source))
+        assert not sorted(names - set(JS_MESSAGES)), script.name
+
+
+def test_class_names_are_the_models_classes() -> None:
+    assert CLASS_NAMES == CLASSES
+
+
+def test_chinese_page_data_carries_chinese_messages_and_class_names(client: TestClient) -> None:
+    html = get(client, "/upload?lang=zh-CN").text
+    found = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', html, re.S)
+    assert found
+    data = json.loads(found.group(1))
+    assert data["strings"]["loading"] == "正在运行网络…"
+    assert data["classes"] == list(CLASSES)
+    assert data["classNames"]["airplane"] == "飞机"
+    assert '<span class="gallery-label">飞机</span>' in html
+    english = json.loads(
+        re.findall(r'id="page-data">(.*?)</script>', get(client, "/upload?lang=en").text)[0]
+    )
+    assert english["strings"]["loading"] == "Running the network…"
+
+
+def test_messages_keep_their_html_and_escape_values() -> None:
+    """A message's own markup is output as is; a value formatted into it is escaped."""
+    page = templates.env.from_string(
+        '{{ _("Picture %(name)s <code>z</code>", name=value) }}'
+        "{% trans trimmed %}One <sub>c</sub>{% endtrans %}"
+    )
+    html = page.render(lang="zh-CN", value="<script>alert(1)</script>")
+    assert "Picture &lt;script&gt;alert(1)&lt;/script&gt; <code>z</code>" in html
+    assert "One <sub>c</sub>" in html
+    question = "Does <code>nn.CrossEntropyLoss</code> apply softmax"
+    for lang, expected in (("en", question), ("zh-CN", "<code>nn.CrossEntropyLoss</code> 会替我")):
+        assert expected in templates.get_template("index.html").render(
+            lang=lang,
+            page="index",
+            nav={},
+            lang_links={},
+            lang_names={},
+            class_names={},
+            page_data={},
+            example_batch=[],
+        )
+
+
+# --- Modules -------------------------------------------------------------------------------------
+
+
+def test_every_page_script_is_a_module_that_imports_hashed_urls(client: TestClient) -> None:
+    assets = load_assets(STATIC_DIR)
+    for path in PAGES:
+        html = get(client, path).text
+        tags = re.findall(r"<script\b[^>]*\bsrc=\"/static/js/[^>]*>", html)
+        assert len(tags) == 1 and 'type="module"' in tags[0], tags
+    for rel, asset in assets.items():
+        if not rel.startswith("js/"):
+            continue
+        body = asset.body.decode()
+        assert "window.CEX" not in body and not re.search(r"^\s*window\.\w+\s*=", body, re.M)
+        for match in IMPORT.finditer(body):
+            spec, _, version = match["spec"].partition("?v=")
+            target = "js/" + spec.removeprefix("./")
+            assert version == assets[target].digest, (rel, match["spec"])
+            answer = client.get(f"/static/{target}?v={version}")
+            assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {rel: asset.digest for rel, asset in load_assets(root).items()}
+
+
+def test_a_changed_dependency_changes_the_url_of_every_importer(tmp_path: Path) -> None:
+    js = tmp_path / "js"
+    (js / "lib").mkdir(parents=True)
+    (js / "page.js").write_text('import { a } from "./a.js";\nimport "./other.js";\n')
+    (js / "a.js").write_text('export {\n  b as a,\n} from "./lib/b.js";\n')
+    (js / "lib" / "b.js").write_text("export const b = 1;\n")
+    (js / "other.js").write_text("export const o = 1;\n")
+    (tmp_path / "x.css").write_text('@import "./y.css";\n')
+    before = digests(tmp_path)
+    assets = load_assets(tmp_path)
+    page = assets["js/page.js"].body.decode()
+    assert f'import {{ a }} from "./a.js?v={before["js/a.js"]}";' in page
+    assert f'import "./other.js?v={before["js/other.js"]}";' in page
+    assert f'}} from "./lib/b.js?v={before["js/lib/b.js"]}";' in assets["js/a.js"].body.decode()
+    assert assets["x.css"].body == b'@import "./y.css";\n'  # modules only
+
+    (js / "lib" / "b.js").write_text("export const b = 2;\n")
+    after = digests(tmp_path)
+    assert {rel for rel in before if before[rel] != after[rel]} == {
+        "js/lib/b.js",
+        "js/a.js",
+        "js/page.js",
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({"js/a.js": 'import x from "lib";'}, "'lib' is not a module under static/js/"),
+        ({"js/a.js": 'import x from "./gone.js";'}, "'./gone.js' is not a module"),
+        ({"js/a.js": 'import x from "/static/js/b.js";', "js/b.js": ""}, "is not a module"),
+        ({"js/a.js": 'import "./b.js";', "js/b.js": 'import "./a.js";'}, "import cycle"),
+    ],
+)
+def test_module_links_refuse_what_they_cannot_hash(files: dict[str, str], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        link_modules({rel: source.encode() for rel, source in files.items()})
 
 
 @pytest.mark.parametrize("path", ["/", "/upload", "/sandbox"])
