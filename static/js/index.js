@@ -1,6 +1,6 @@
 /* The explainer: four bundled CIFAR-10 test pictures through /predict, then every stage. */
 import { s, fmt, el, clear, fillDl, postJSON, postForm, className } from "./common.js";
-import { render } from "./stages.js";
+import { renderStages } from "./stages.js";
 const box = document.getElementById("example");
 const status = box.querySelector('[data-role="status"]');
 const batchUrls = JSON.parse(box.dataset.batch);
@@ -75,7 +75,7 @@ async function show(i) {
   }
   if (shown !== i) return;
   ctx.torchOne = torchOne;
-  render(res, i, ctx);
+  renderStages(res, i, ctx);
   mistakes(i).catch(showError);
 }
 

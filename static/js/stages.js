@@ -1,5 +1,5 @@
 /* The stage-by-stage panel shared by the explainer and the upload page.
- * render(res, i, ctx) fills it from a /loss or /predict answer for picture i.
+ * renderStages(res, i, ctx) fills it from a /loss or /predict answer for picture i.
  * ctx: { classes, targets, pictures: [{src, preview, title}], torchOne: number|null,
  *        onPick(i), reduction } */
 import { s, fmt, el, clear, fillDl, classBars, plot, color, className, MONO, FONT, sum, product } from "./common.js";
@@ -251,7 +251,7 @@ function renderKeys(res, i, ctx, target, prod, loss) {
   set("s9", [["ℓ", fmt(loss), { class: "loss-value" }]]);
 }
 
-export function render(res, i, ctx) {
+export function renderStages(res, i, ctx) {
   const target = ctx.targets[i];
   const y = res.target_dist ? res.target_dist[i] : res.one_hot[i];
   const prod = product(y, res.log_probs[i]);
@@ -264,5 +264,7 @@ export function render(res, i, ctx) {
   renderBatch(res, i, ctx);
   renderChecks(res, i, ctx, target, prod, loss);
   renderGrad(res, i, ctx, y);
+  const focus = q("focus");
+  if (focus) focus.dataset.picture = String(i); // which picture every view now shows
 }
 

@@ -1,6 +1,6 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
 import { s, fmt, el, clear, postForm, className, CLASSES } from "./common.js";
-import { render } from "./stages.js";
+import { renderStages } from "./stages.js";
 const MAX = 64;
 const input = document.getElementById("file-input");
 const zone = document.getElementById("dropzone");
@@ -230,7 +230,7 @@ function render() {
   focus = Math.min(focus, res.per_element_loss.length - 1);
   renderBatch();
   const t = targets();
-  render(res, focus, {
+  renderStages(res, focus, {
     classes: res.classes,
     targets: t,
     reduction: reduction.value,

@@ -6,20 +6,16 @@ when they fail instead.
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import torch
 
 from app.model import Net
+from bench.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "app" / "weights" / "cifar_net.pth"
@@ -38,53 +34,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn app.main:app in a subprocess; the shipped weights, or random ones before training."""
-    env = dict(os.environ)
-    if not SHIPPED.is_file() and "APP_WEIGHTS" not in env:
+    env: dict[str, str] = {}
+    if not SHIPPED.is_file() and "APP_WEIGHTS" not in os.environ:
         torch.manual_seed(0)
         weights = tmp_path_factory.mktemp("weights") / "cifar_net.pth"
         torch.save(Net().state_dict(), weights)
         env["APP_WEIGHTS"] = str(weights)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    proc = subprocess.Popen(
-        [*command, "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not answer /health within 60 s; see {log.name}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with Server("app.main:app", env=env) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="session")

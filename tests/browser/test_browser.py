@@ -90,14 +90,13 @@ def test_explainer_routes_agree(open_page: Any, server: str) -> None:
     assert page.locator(".checks .verdict.ok").count() >= 4
     assert page.locator(".checks .verdict.bad").count() == 0
     assert page.locator(".js-plotly-plot").count() >= 11
+    assert "cat" in page.inner_text("[data-role=focus] .facts")
     # Another picture of the batch re-renders every stage.
     page.locator("[data-role=picker] button").nth(1).click()
-    until(
-        page,
-        "document.querySelector('[data-role=picker] button:nth-child(2)')"
-        ".getAttribute('aria-pressed') === 'true'",
-    )
-    page.wait_for_timeout(300)
+    until(page, "document.querySelector('[data-role=focus]').dataset.picture === '1'")
+    assert page.get_attribute("[data-role=picker] button:nth-child(2)", "aria-pressed") == "true"
+    assert "ship" in page.inner_text("[data-role=focus] .facts")
+    assert page.locator(".checks .verdict.ok").count() >= 4
     assert page.locator(".checks .verdict.bad").count() == 0
     naive = page.inner_text("[data-role=naive]")
     assert "NaN" in naive and "Infinity" in naive
@@ -209,15 +208,17 @@ def test_upload_gives_a_loss_and_charts(open_page: Any, server: str) -> None:
     assert page.locator('img[src="x"]').count() == 0  # ...never parsed
     assert page.title() != "1"
     assert page.locator(".js-plotly-plot").count() >= 9
-    # A true label for one picture only: the other keeps its prediction as target.
+    # A true label for one picture only: the other keeps its prediction as target, and one
+    # /predict (which takes an empty label) answers it all.
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
     page.select_option("#label-0", "3")
-    until(
-        page,
-        "document.querySelector('.result dd') && "
-        "!document.getElementById('upload-status').textContent.includes('…')",
-    )
-    page.wait_for_timeout(300)
+    target = ".result:first-child .result-facts dd:nth-of-type(2)"
+    until(page, f"document.querySelector('{target}')?.textContent === 'cat'")
+    assert "(" in page.inner_text(".result:nth-child(2) .result-facts dd:nth-of-type(2)")
+    assert [url.removeprefix(server) for url in sent] == ["/predict"]
     assert page.locator("#upload-status.error").count() == 0
+    assert page.locator(".checks .verdict.ok").count() >= 3
     assert page.locator(".checks .verdict.bad").count() == 0
     assert watched.errors == [] and watched.foreign == []
 
@@ -268,7 +269,6 @@ def test_screenshots(open_page: Any, server: str) -> None:
 
     for path, query, width, name in shots:
         page = load(open_page(width=width), server, path, query)
-        page.wait_for_timeout(400)
         shoot(page, name, width)
         if name == "explainer":
             shoot(page, "explainer-stages", width, "#stages-h")
@@ -277,11 +277,9 @@ def test_screenshots(open_page: Any, server: str) -> None:
     page.locator(".gallery-item").nth(6).click()
     until(page, "document.querySelectorAll('.result dd').length >= 3")
     page.check("#add-mode")
-    for k in (16, 1):
+    for n, k in enumerate((16, 1), start=2):
         page.locator(".gallery-item").nth(k).click()
-        page.wait_for_timeout(400)
-    until(page, "document.querySelectorAll('.result dd').length >= 9")
-    page.wait_for_timeout(400)
+        until(page, f"document.querySelectorAll('.result dd').length === {3 * n}")
     shoot(page, "upload", 1280)
 
 
