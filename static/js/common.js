@@ -2,7 +2,6 @@
  * Everything that shows text a user typed or uploaded goes through textContent, never parsed as HTML.
  * The page's data (language, messages, class names) comes from its <script type="application/json">. */
 const data = JSON.parse(document.getElementById("page-data").textContent);
-export const lang = data.lang;
 /** The CIFAR-10 class names in label order, as the API speaks them. */
 export const CLASSES = data.classes;
 
@@ -86,7 +85,7 @@ export function fillDl(dl, pairs) {
   }
 }
 
-export class ApiError extends Error {}
+class ApiError extends Error {}
 
 async function readError(response) {
   let detail = response.status + " " + response.statusText;
@@ -137,7 +136,7 @@ export function color(name) {
 export const FONT = css.getPropertyValue("--sans").trim();
 export const MONO = css.getPropertyValue("--mono").trim();
 
-export function baseLayout(extra) {
+function baseLayout(extra) {
   const layout = {
     margin: { l: 56, r: 16, t: 12, b: 40 },
     paper_bgcolor: "rgba(0,0,0,0)",

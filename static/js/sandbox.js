@@ -1,6 +1,8 @@
 /* The sandbox: editable logits -> /loss on every edit (stale requests aborted) -> every stage.
  * State lives in the query string: z, t, T, ls, red, w (weights), p (probability target). */
-import { s, fmt, pyNum, el, clear, fillDl, postJSON, plot, color, MONO, syncLangLinks, sum, product } from "./common.js";
+import {
+  s, fmt, pyNum, el, clear, fillDl, postJSON, plot, color, MONO, syncLangLinks, sum, product,
+} from "./common.js";
 const DEFAULT = { z: [2, 1, 0.1, -1.2, 0.5], t: 0, T: 1, ls: 0, red: "mean", w: null, p: null };
 const MIN_C = 2;
 const MAX_C = 20;
