@@ -107,14 +107,19 @@ def N_(message: str) -> str:
     return message
 
 
+def translate(lang: str, message: str) -> str:
+    """A message (marked with N_ where it is written) in `lang`, as plain text."""
+    return translations(lang).gettext(message)
+
+
 def js_strings(lang: str) -> dict[str, str]:
     """The scripts' messages in `lang`, by name."""
-    return {name: translations(lang).gettext(msgid) for name, msgid in JS_MESSAGES.items()}
+    return {name: translate(lang, message) for name, message in JS_MESSAGES.items()}
 
 
 def class_names(lang: str) -> dict[str, str]:
     """The CIFAR-10 class names as shown in `lang` (the API speaks the English names)."""
-    return {name: translations(lang).gettext(name) for name in CLASS_NAMES}
+    return {name: translate(lang, name) for name in CLASS_NAMES}
 
 
 # The CIFAR-10 classes in label order (app.model.CLASSES, which a test holds this equal to),
@@ -200,15 +205,7 @@ JS_MESSAGES: dict[str, str] = {
     "logit_for": N_("Logit for class {i}"),
     "slider_for": N_("Slider for the logit of class {i}"),
     "prob_sum": N_("target sums to {s}"),
-    "epoch": N_("epoch"),
-    "train_loss": N_("training loss"),
-    "test_acc": N_("test accuracy"),
-    "accuracy": N_("accuracy"),
-    "true_class": N_("true class"),
-    "pred_class": N_("predicted class"),
     "no_metrics": N_("No training metrics were shipped with these weights."),
-    "chance": N_("chance (10%)"),
-    "train_acc": N_("training accuracy"),
     "tr_epochs": N_("Epochs"),
     "tr_batch_size": N_("Batch size"),
     "tr_lr": N_("Learning rate"),

@@ -1,16 +1,21 @@
-"""HTML pages: templates only; every number on them comes from the JSON API."""
+"""HTML pages: templates only; every number on them comes from the JSON API, but for the model
+card's figures, which are built here from the training metrics (app/training/figures.py)."""
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from app.model import CLASSES
+from app.model.classifier import Classifier
+from app.training import figures
 from app.web import i18n
 from app.web.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
-from app.web.i18n import LANG_NAMES, LANGS, negotiate
+from app.web.i18n import LANG_NAMES, LANGS, N_, negotiate
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.globals["asset_url"] = asset_url
@@ -25,10 +30,14 @@ def _url(path: str, params: list[tuple[str, str]]) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
+def _lang(request: Request) -> str:
+    return negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
 def _render(request: Request, template: str, page: str, **extra: Any) -> HTMLResponse:
     """Render a page in the negotiated language with links that keep the query string."""
     query_lang = request.query_params.get("lang")
-    lang = negotiate(query_lang, request.headers.get("accept-language"))
+    lang = _lang(request)
     others = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     lang_links = {code: _url(request.url.path, [*others, ("lang", code)]) for code in LANGS}
     class_names = i18n.class_names(lang)
@@ -100,4 +109,39 @@ def prefers_html(request: Request) -> bool:
 
 def model_card(request: Request) -> HTMLResponse:
     """The model card page; GET /model (in the API) serves it to browsers."""
-    return _render(request, "model.html", "model")
+    classifier: Classifier = request.app.state.classifier
+    metrics = classifier.metrics
+    built = _figures(orjson.dumps(metrics), _lang(request)) if metrics else {}
+    return _render(request, "model.html", "model", figures=built)
+
+
+# The figures' labels: figures.FIGURE_TEXT's English (a test holds them equal), written out here so
+# that pybabel extract sees them. The class names come from i18n.class_names.
+FIGURE_TEXT: dict[str, str] = {
+    "accuracy": N_("accuracy"),
+    "chance": N_("chance (10%)"),
+    "true_class": N_("true class"),
+    "pred_class": N_("predicted class"),
+    "count": N_("test images"),
+    "epoch": N_("epoch"),
+    "loss": N_("loss (cross-entropy)"),
+    "train_loss": N_("training loss"),
+    "train_acc": N_("training accuracy"),
+    "test_acc": N_("test accuracy"),
+}
+
+
+@lru_cache(maxsize=8)
+def _figures(metrics: bytes, lang: str) -> dict[str, Any]:
+    """The model card's figures for these metrics (JSON) in `lang`, as plotly.js takes them, by
+    name; built once per language (about 0.1 s), as the metrics stay for the life of the app."""
+    known = orjson.loads(metrics)
+    text = {key: i18n.translate(lang, message) for key, message in FIGURE_TEXT.items()}
+    text |= {f"class.{name}": shown for name, shown in i18n.class_names(lang).items()}
+    built = {
+        "per-class": figures.per_class_accuracy(known, text),
+        "confusion": figures.confusion_matrix(known, text),
+    }
+    if figures.history(known) is not None:
+        built["curves"] = figures.training_curves(known, text)
+    return {name: orjson.loads(figure.to_json()) for name, figure in built.items()}

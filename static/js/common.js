@@ -166,9 +166,14 @@ const CONFIG = { displayModeBar: false, responsive: true, displaylogo: false, sh
 
 /** Draw or update a chart in place. */
 export function plot(div, traces, layout) {
+  drawFigure(div, { data: traces, layout: baseLayout(layout) });
+}
+
+/** Draw a whole figure, {data, layout}, as plotly.py's Figure.to_json() writes it. */
+export function drawFigure(div, figure) {
   // window.Plotly: the vendored plotly.js, a classic script that runs before this module.
   if (!div || !window.Plotly) return;
-  window.Plotly.react(div, traces, baseLayout(layout), CONFIG);
+  window.Plotly.react(div, figure.data, figure.layout, CONFIG);
 }
 
 /** Horizontal bars, one per class, the target class drawn solid and the rest lighter. */

@@ -1,5 +1,6 @@
-/* The model card: GET /model -> architecture table, headline numbers and three charts. */
-import { s, el, clear, getJSON, plot, color, className, MONO, FONT, CLASSES } from "./common.js";
+/* The model card: GET /model -> architecture table, headline numbers and training details;
+ * the three figures come with the page. */
+import { s, el, clear, getJSON, drawFigure } from "./common.js";
 const status = document.getElementById("model-status");
 
 function stat(name, text) {
@@ -24,68 +25,6 @@ function architecture(rows) {
       el("td", { text: Number(r.parameters || 0).toLocaleString("en-US") }),
     ]));
   }
-}
-
-function perClass(m) {
-  const names = Object.keys(m.per_class_accuracy || {});
-  const acc = names.map((n) => m.per_class_accuracy[n]);
-  plot(document.querySelector('[data-chart="per-class"]'), [{
-    type: "bar", orientation: "h", y: names.map(className), x: acc,
-    marker: { color: color("softmax") }, text: acc.map(pct), textposition: "outside", cliponaxis: false,
-    textfont: { family: MONO, size: 12 }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
-  }], {
-    height: 380, margin: { l: 10, r: 60, t: 8, b: 40 },
-    yaxis: { autorange: "reversed", type: "category", tickfont: { family: FONT } },
-    xaxis: { range: [0, 1.12], tickformat: ".0%", title: { text: s("accuracy") + " · ┊ " + s("chance") } },
-    shapes: [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: 0.1, x1: 0.1, line: { color: "#8c95a8", dash: "dot", width: 2 } }],
-  });
-}
-
-function confusion(m, classes) {
-  const cm = m.confusion_matrix;
-  if (!Array.isArray(cm) || !cm.length) return;
-  const names = (classes || []).map(className);
-  plot(document.querySelector('[data-chart="confusion"]'), [{
-    type: "heatmap", z: cm, x: names, y: names, colorscale: [[0, "#f5f7fb"], [0.15, "#b9c7ee"], [1, "#1d3a8a"]],
-    texttemplate: "%{z}", textfont: { family: MONO, size: 12 }, showscale: false, xgap: 1, ygap: 1,
-    hovertemplate: s("true_class") + ": %{y}<br>" + s("pred_class") + ": %{x}<br>%{z}<extra></extra>",
-  }], {
-    height: 560, margin: { l: 10, r: 10, t: 10, b: 10 },
-    xaxis: { title: { text: s("pred_class") }, side: "top", type: "category", tickangle: -35, tickfont: { family: FONT } },
-    yaxis: { title: { text: s("true_class") }, autorange: "reversed", type: "category", tickfont: { family: FONT } },
-  });
-}
-
-/** Per-epoch series: {history: {train_loss: [...], ...}} or a list of per-epoch records. */
-function series(m) {
-  if (m.history && Array.isArray(m.history.train_loss)) return m.history;
-  if (Array.isArray(m.epochs)) {
-    const pick = (k) => m.epochs.map((e) => (e ? e[k] : null));
-    return { train_loss: pick("train_loss"), train_accuracy: pick("train_accuracy"), test_accuracy: pick("test_accuracy") };
-  }
-  return null;
-}
-
-function curves(m) {
-  const h = series(m);
-  if (!h || !h.train_loss.length) {
-    document.querySelector('[data-chart="curves"]').closest(".panel").hidden = true;
-    return;
-  }
-  const x = h.train_loss.map((_, k) => k + 1);
-  const traces = [
-    { type: "scatter", mode: "lines+markers", name: s("train_loss"), x: x, y: h.train_loss, line: { color: color("nll"), width: 3 } },
-    { type: "scatter", mode: "lines+markers", name: s("test_acc"), x: x, y: h.test_accuracy, yaxis: "y2", line: { color: color("softmax"), width: 3 } },
-  ];
-  if (h.train_accuracy && h.train_accuracy.some((v) => v !== null && v !== undefined)) {
-    traces.push({ type: "scatter", mode: "lines", name: s("train_acc"), x: x, y: h.train_accuracy, yaxis: "y2", line: { color: color("softmax"), width: 2, dash: "dot" } });
-  }
-  plot(document.querySelector('[data-chart="curves"]'), traces, {
-    height: 380, showlegend: true, legend: { orientation: "h", y: 1.14, x: 0 }, margin: { t: 40, r: 60 },
-    xaxis: { title: { text: s("epoch") }, nticks: 12 },
-    yaxis: { title: { text: s("train_loss") }, rangemode: "tozero" },
-    yaxis2: { title: { text: s("test_acc") }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1], showgrid: false },
-  });
 }
 
 function training(m) {
@@ -126,9 +65,11 @@ async function start() {
   stat("accuracy", pct(m.test_accuracy));
   training(m);
   status.hidden = true;
-  perClass(m);
-  confusion(m, CLASSES);
-  curves(m);
+}
+
+/** The figures the server built in Python (app/training/figures.py), from their JSON blocks. */
+for (const div of document.querySelectorAll("[data-figure]")) {
+  drawFigure(div, JSON.parse(document.getElementById("figure-" + div.dataset.figure).textContent));
 }
 
 start().catch((e) => {

@@ -30,7 +30,9 @@ READY = {
     "/upload": "document.querySelectorAll('.gallery-item').length >= 20",
     "/sandbox": "document.querySelector('[data-testid=loss-value]')?.dataset.pending === 'false'",
     "/model": "document.querySelectorAll('#arch-table tbody tr').length > 0"
-    " && document.getElementById('model-status').textContent.length > 0",
+    " && document.getElementById('model-status').textContent.length > 0"
+    " && document.querySelectorAll('[data-figure]').length"
+    " === document.querySelectorAll('[data-figure].js-plotly-plot').length",
 }
 
 
@@ -101,6 +103,21 @@ def test_explainer_routes_agree(open_page: Any, server: str) -> None:
     naive = page.inner_text("[data-role=naive]")
     assert "NaN" in naive and "Infinity" in naive
     assert "NaN" not in page.inner_text("[data-role=lse]")
+    assert watched.errors == [] and watched.foreign == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "names"), [("en", ["airplane", "truck"]), ("zh-CN", ["飞机", "卡车"])]
+)
+def test_model_card_draws_the_figures_built_in_python(
+    open_page: Any, server: str, lang: str, names: list[str]
+) -> None:
+    watched = open_page()
+    page = load(watched, server, "/model", "?lang=" + lang)
+    assert page.locator("[data-figure].js-plotly-plot").count() == 3
+    per_class = page.inner_text("[data-figure=per-class]")
+    assert all(name in per_class for name in names)
+    assert page.locator("[data-figure=confusion] .heatmaplayer").count() == 1
     assert watched.errors == [] and watched.foreign == []
 
 

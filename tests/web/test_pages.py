@@ -15,12 +15,17 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
 from app.model import CLASSES
+from app.training import figures
+from app.web import pages
 from app.web.assets import IMPORT, STATIC_DIR, asset_url, link_modules, load_assets
 from app.web.i18n import CLASS_NAMES, JS_MESSAGES, LOCALE_DIR, LOCALES, negotiate
 from app.web.pages import templates
+from app.web.settings import Settings
+from tests.conftest import build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
+SHIPPED_METRICS = ROOT / "app" / "weights" / "cifar_net.json"
 PAGES = ["/", "/upload", "/sandbox", "/model"]
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -237,6 +242,52 @@ def test_first_load_of_the_explainer_fits_the_budget(client: TestClient) -> None
         asset = assets[url]
         total += len(asset.gzipped or asset.body)
     assert total <= 1_500_000, total
+
+
+def figure_blocks(html: str) -> dict[str, dict]:
+    found = re.findall(r'<script type="application/json" id="figure-([\w-]+)">(.*?)</script>', html)
+    assert all("<" not in block for _, block in found)
+    return {name: json.loads(block) for name, block in found}
+
+
+@pytest.mark.parametrize(
+    ("lang", "first_class", "epoch"), [("en", "airplane", "epoch"), ("zh-CN", "飞机", "轮次")]
+)
+def test_model_card_embeds_its_figures_in_the_page_language(
+    settings: Settings, tmp_path: Path, lang: str, first_class: str, epoch: str
+) -> None:
+    """The per-class accuracy, the confusion matrix and the training curves, built in Python
+    from the metrics beside the weights, as JSON data that model.js draws."""
+    metrics = json.loads(SHIPPED_METRICS.read_text())
+    with TestClient(build_app(settings.model_copy(update={"metrics": SHIPPED_METRICS}))) as c:
+        shown = figure_blocks(get(c, "/model?lang=" + lang).text)
+    assert set(shown) == {"per-class", "confusion", "curves"}
+    bars = shown["per-class"]["data"][0]
+    assert bars["x"] == list(metrics["per_class_accuracy"].values())
+    assert bars["y"][0] == first_class
+    assert shown["confusion"]["data"][0]["z"] == metrics["confusion_matrix"]
+    curves = shown["curves"]
+    assert curves["data"][0]["y"] == metrics["history"]["train_loss"]
+    assert curves["layout"]["xaxis"]["title"]["text"] == epoch
+
+    # Metrics without a per-epoch history: no curves; no metrics at all: no figures.
+    bare = tmp_path / "bare.json"
+    bare.write_text(
+        json.dumps({k: v for k, v in metrics.items() if k not in ("history", "epochs")})
+    )
+    with TestClient(build_app(settings.model_copy(update={"metrics": bare}))) as c:
+        assert set(figure_blocks(get(c, "/model?lang=" + lang).text)) == {"per-class", "confusion"}
+    with TestClient(
+        build_app(settings.model_copy(update={"metrics": tmp_path / "none.json"}))
+    ) as c:
+        html = get(c, "/model?lang=" + lang).text
+    assert figure_blocks(html) == {} and 'id="model-status"' in html
+
+
+def test_figure_labels_are_the_figures_own() -> None:
+    """pages.FIGURE_TEXT spells out figures.FIGURE_TEXT's English so that pybabel can see it."""
+    english = {k: v for k, v in figures.FIGURE_TEXT.items() if not k.startswith("class.")}
+    assert english == pages.FIGURE_TEXT
 
 
 # --- The catalogues ------------------------------------------------------------------------------
