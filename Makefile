@@ -15,7 +15,7 @@ WEIGHTS ?= app/weights/cifar_net.pth
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit browser-deps train report wheel accuracy bench soak format messages clean
+.PHONY: run test lint typecheck unit explore browser-deps train subsets report wheel accuracy bench soak format messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,15 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Hypothesis and schemathesis run the derandomised "ci" profile (tests/conftest.py): the same
+# examples on every run, so a red run is reproducible. `make explore` hunts with fresh random
+# examples, ten times as many, in the tests that use hypothesis; failures it finds are kept in
+# .hypothesis/ and replayed first next time (HYPOTHESIS_PROFILE=explore works with any pytest).
 unit: $(VENV)/.dev browser-deps
-	$(BIN)/pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest
+
+explore: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -m hypothesis
 
 # The browser tests drive Debian's chromium (and CJK fonts, so Chinese pages render in screenshots);
 # install them when missing and we may (root on Debian).
@@ -57,6 +64,10 @@ browser-deps:
 
 train: $(VENV)/.installed
 	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --seed 0 --threads 1 --out $(WEIGHTS)
+
+# The CIFAR-10 subsets shipped in app/training/subsets (the only use of $(DATA) outside training).
+subsets: $(VENV)/.installed
+	$(BIN)/python -m app.training.subset build --data $(DATA)
 
 # The HTML training report (train writes it too) for the metrics beside WEIGHTS, without training.
 report: $(VENV)/.installed

@@ -93,8 +93,11 @@ def _classify(name: str) -> _Entry | None:
     return _Entry(split, CLASSES.index(cls), name)
 
 
-def _select(entries: Iterable[_Entry], limit: int | None) -> list[_Entry]:
-    """Sort by split, class and file name, keep at most `limit` per class, check both splits."""
+def _select(
+    entries: Iterable[_Entry], limit: int | None, splits: tuple[str, ...] = SPLITS
+) -> list[_Entry]:
+    """Sort by split, class and file name, keep at most `limit` per class, check that each of
+    `splits` has images."""
     ordered = sorted(entries, key=lambda e: (SPLITS.index(e.split), e.label, e.name))
     kept: list[_Entry] = []
     counts: dict[tuple[str, int], int] = {}
@@ -104,7 +107,7 @@ def _select(entries: Iterable[_Entry], limit: int | None) -> list[_Entry]:
             continue
         counts[key] = counts.get(key, 0) + 1
         kept.append(entry)
-    for split in SPLITS:
+    for split in splits:
         if not any(s == split for s, _ in counts):
             raise DataError(f"no {split}/<class>/ images found")
     return kept
@@ -112,6 +115,13 @@ def _select(entries: Iterable[_Entry], limit: int | None) -> list[_Entry]:
 
 def _read_tar(path: Path, limit: int | None, workers: int) -> Cifar10:
     sha = sha256_file(path)
+    entries, blobs = _tar_images(path)
+    kept = _select(entries, limit)
+    return _assemble(kept, [blobs[e.name] for e in kept], sha, "tar", path.name, workers)
+
+
+def _tar_images(path: Path) -> tuple[list[_Entry], dict[str, bytes]]:
+    """Every split/class/image file in a tar (compressed or not), and its bytes by name."""
     blobs: dict[str, bytes] = {}
     entries: list[_Entry] = []
     try:
@@ -129,8 +139,7 @@ def _read_tar(path: Path, limit: int | None, workers: int) -> Cifar10:
                 entries.append(entry)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{path.name}: cannot read the archive ({exc})") from exc
-    kept = _select(entries, limit)
-    return _assemble(kept, [blobs[e.name] for e in kept], sha, "tar", path.name, workers)
+    return entries, blobs
 
 
 def _read_folder(path: Path, limit: int | None, workers: int) -> Cifar10:
@@ -151,9 +160,7 @@ def _read_folder(path: Path, limit: int | None, workers: int) -> Cifar10:
 def _assemble(
     kept: list[_Entry], blobs: list[bytes], sha: str, layout: str, source: str, workers: int
 ) -> Cifar10:
-    pixels = _decode_all(blobs, [e.name for e in kept], workers)
-    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([e.label for e in kept], dtype=torch.int64)
+    images, labels = _decode_entries(kept, blobs, workers)
     is_train = torch.tensor([e.split == "train" for e in kept], dtype=torch.bool)
     return Cifar10(
         train_images=images[is_train],
@@ -164,6 +171,15 @@ def _assemble(
         layout=layout,
         source=source,
     )
+
+
+def _decode_entries(
+    kept: list[_Entry], blobs: list[bytes], workers: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images as uint8 (N, 3, 32, 32) and their labels as int64 (N,), in `kept`'s order."""
+    pixels = _decode_all(blobs, [e.name for e in kept], workers)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor([e.label for e in kept], dtype=torch.int64)
 
 
 def _decode_all(blobs: list[bytes], names: list[str], workers: int) -> np.ndarray:
