@@ -2,7 +2,9 @@
 
 import gzip
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -115,11 +117,36 @@ def test_python_load_generator_against_a_served_floor(random_weights: Path) -> N
     assert result.requests > 0 and result.errors == 0
 
 
-def test_engine_rows_and_linearity() -> None:
-    rows = engine.run((10, 100), budget_s=0.01)
+def test_engine_rows_are_measured_on_one_thread_and_the_count_restored() -> None:
+    threads, seen = torch.get_num_threads(), []
+    work = engine.cross_entropy_stages
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return work(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "cross_entropy_stages", counting)
+        rows = engine.run((10, 100), budget_s=0.01)
     assert [r.rows for r in rows] == [10, 100]
     assert all(r.engine_s > 0 and r.torch_s > 0 and (r.answer_s or 0) > 0 for r in rows)
-    assert engine.linearity(rows, from_rows=10) >= 1.0
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == threads
+
+
+def test_linearity_is_the_spread_of_seconds_per_row() -> None:
+    """max / min of seconds per row over the sizes from `from_rows` up, of either column."""
+    rows = [
+        engine.EngineRow(10, engine_s=1.0, torch_s=9.0, answer_s=None),  # 0.1 and 0.9 per row
+        engine.EngineRow(100, engine_s=2.0, torch_s=20.0, answer_s=None),  # 0.02 and 0.2
+        engine.EngineRow(1000, engine_s=40.0, torch_s=100.0, answer_s=None),  # 0.04 and 0.1
+        engine.EngineRow(10_000, engine_s=300.0, torch_s=500.0, answer_s=None),  # 0.03 and 0.05
+    ]
+    assert engine.linearity(rows, from_rows=100) == pytest.approx(2.0)
+    assert engine.linearity(rows, from_rows=10) == pytest.approx(5.0)
+    assert engine.linearity(rows, from_rows=100, of="torch_s") == pytest.approx(4.0)
+    assert engine.linearity(rows[:1], from_rows=10) == 1.0
+    assert math.isnan(engine.linearity(rows, from_rows=100_000))
 
 
 def test_page_parser_finds_assets_and_reads_cache_control() -> None:

@@ -1,5 +1,6 @@
 """The Net, its weights files, devices, and the weights the project ships."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,10 +14,13 @@ from app.model import (
     WeightsError,
     architecture,
     load_net,
+    normalize,
     parameter_count,
     pick_device,
     sha256_file,
 )
+from app.model.classifier import Classifier
+from app.training.subset import load_subset
 from tests.training.test_train import TutorialNet
 
 CPU = torch.device("cpu")
@@ -184,15 +188,29 @@ def test_sha256_file(tmp_path: Path) -> None:
     assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
-def test_shipped_weights_load_and_metrics_say_72_percent() -> None:
-    net = load_net(SHIPPED, CPU)
-    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+# The shipped weights classify 751 of the 1,000 shipped test pictures correctly (75.1%; 74.42% of
+# the full test split, as their metrics say). The bound leaves 31 pictures of margin, for
+# retrained weights (a run gives 74-75% of the full split) and other hardware: only 4 of the
+# 1,000 have their two largest logits within 0.01 of each other, so rounding moves at most a few.
+# Wrong preprocessing falls far below it: no normalize() 42.9%, BGR 55.7%, transposed 24.2%.
+SHIPPED_TEST_SUBSET_ACCURACY = 0.72
+
+
+def test_shipped_weights_classify_the_shipped_test_pictures() -> None:
+    """Measured here, through the app's own preprocessing and Classifier."""
+    images, labels = load_subset("test")
+    classifier = Classifier.load(SHIPPED, "cpu")
+    predicted = classifier.logits(normalize(images)).argmax(dim=1)
+    accuracy = (predicted == labels).double().mean().item()
+    assert accuracy >= SHIPPED_TEST_SUBSET_ACCURACY, accuracy
+
+
+def test_shipped_metrics_describe_the_shipped_weights() -> None:
     metrics = json.loads(SHIPPED.with_suffix(".json").read_text())
-    assert metrics["test_accuracy"] >= 0.72
     assert metrics["test_images"] == 10_000
-    assert metrics["parameter_count"] == 62006
+    assert metrics["parameter_count"] == parameter_count(load_net(SHIPPED, CPU))
     assert set(metrics["per_class_accuracy"]) == set(CLASSES)
-    assert metrics["weights_sha256"] == sha256_file(SHIPPED)
+    assert metrics["weights_sha256"] == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
 
 
 @pytest.mark.gpu

@@ -1,7 +1,9 @@
 """Reading CIFAR-10 in its three layouts, on tiny datasets built in tmp_path."""
 
+import hashlib
 import io
 import pickle
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -125,10 +127,34 @@ def test_layouts_read_identically(layouts: dict[str, Path]) -> None:
 
 
 def test_sha256_of_a_tar_is_the_file_hash(layouts: dict[str, Path]) -> None:
-    from app.model import sha256_file
+    expected = hashlib.sha256(layouts["tar"].read_bytes()).hexdigest()
+    assert load_cifar10(layouts["tar"]).sha256 == expected
 
-    assert load_cifar10(layouts["tar"]).sha256 == sha256_file(layouts["tar"])
-    assert load_cifar10(layouts["folder"]).sha256 == load_cifar10(layouts["folder"]).sha256
+
+def test_sha256_of_a_folder_hashes_each_picture_and_its_name(
+    layouts: dict[str, Path], tmp_path: Path
+) -> None:
+    """sha256 over "name NUL sha256(bytes)" of each picture, train then test, by class, by name:
+    one changed byte or name changes it, a file that is not a picture does not."""
+    folder = layouts["folder"]
+    pictures = sorted(
+        folder.rglob("*.jpg"),
+        key=lambda p: (["train", "test"].index(p.parts[-3]), CLASSES.index(p.parts[-2]), p.name),
+    )
+    digest = hashlib.sha256()
+    for picture in pictures:
+        name = picture.relative_to(folder).as_posix().encode()
+        digest.update(name + b"\0" + hashlib.sha256(picture.read_bytes()).digest())
+    assert load_cifar10(folder).sha256 == digest.hexdigest()
+
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    (copy / "README.txt").write_text("not a picture")
+    assert load_cifar10(copy).sha256 == digest.hexdigest()
+    first = copy / "train" / "airplane" / "0000.jpg"
+    first.write_bytes(first.read_bytes() + b"\0")  # JPEG decoders ignore bytes past the end
+    changed = load_cifar10(copy).sha256
+    first.rename(first.with_name("0009.jpg"))
+    assert len({digest.hexdigest(), changed, load_cifar10(copy).sha256}) == 3
 
 
 def test_batches_folder_found_from_its_parent(layouts: dict[str, Path]) -> None:

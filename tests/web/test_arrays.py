@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from app.web.arrays import ArrayError, to_tensor
+from tests.conftest import HANG_GUARD_S
 
 CAPS = {"max_values": 1_000_000, "max_dims": 8}
 
@@ -91,14 +92,14 @@ def test_values_from_orjson_round_trip_exactly():
     assert torch.equal(t, torch.from_numpy(a))
 
 
-def test_a_million_values_is_fast():
+def test_a_million_values():
+    """About 0.03 s on a laptop (torch.tensor(value) takes about 0.1 s); only a hang fails here."""
     a = np.random.default_rng(0).standard_normal((100_000, 10))
     value = orjson.loads(orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY))
     start = time.perf_counter()
     t = convert(value)
-    elapsed = time.perf_counter() - start
+    assert time.perf_counter() - start < HANG_GUARD_S
     assert torch.equal(t, torch.from_numpy(a))
-    assert elapsed < 2.0  # about 0.03 s on a laptop; torch.tensor(value) takes about 0.1 s
 
 
 # --- rejections ----------------------------------------------------------------------------------
@@ -148,21 +149,28 @@ def test_too_many_dims():
     rejects([1.0], "more than 0 dimensions", max_dims=0)
 
 
-def test_very_deep_nesting_is_rejected_fast():
+class Unread(list):
+    """A list whose items must never be read: the value is refused before they would be."""
+
+    def __iter__(self):
+        raise AssertionError("read the items of a list past the point of refusal")
+
+
+def test_very_deep_nesting_is_refused_at_the_dimension_cap():
+    """100,000 levels deep: refused at level 9 (max_dims 8), nothing below it read."""
     value: list = [1.0]
     for _ in range(100_000):
         value = [value]
-    start = time.perf_counter()
-    rejects(value, "too deeply nested")
-    assert time.perf_counter() - start < 0.1
+    value = Unread([value])
+    for _ in range(CAPS["max_dims"] + 1):
+        value = [value]
+    rejects(value, "too deeply nested: more than 8 dimensions")
 
 
 def test_too_many_values_is_caught_before_the_values_are_read():
-    row = [0.0] * 1000
+    row = Unread([0.0] * 1000)
     big = [row] * 2000  # 2,000,000 values sharing one row
-    start = time.perf_counter()
     rejects(big, "too many values: at least 2,000,000 (the limit is 1,000,000)")
-    assert time.perf_counter() - start < 0.1
     rejects([1, 2, 3], "too many values: at least 3 (the limit is 2)", max_values=2)
     assert convert([1, 2], max_values=2).shape == (2,)
 

@@ -25,10 +25,9 @@ from packaging.version import Version
 from PIL import EpsImagePlugin, Image
 
 from app.web.settings import Settings
-from tests.conftest import build_app, image_bytes
+from tests.conftest import HANG_GUARD_S, build_app, image_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
-HANG_GUARD_S = 2.0  # not a timing test: a bound that only a hang or a runaway decode would pass
 JSON = {"content-type": "application/json"}
 
 
@@ -326,7 +325,7 @@ def test_body_streamed_past_the_upload_cap_is_413(client: TestClient, settings: 
     start = time.perf_counter()
     response = client.post("/predict", content=chunks(), headers=mp("x"))
     assert response.status_code == 413 and "limit" in response.json()["detail"]
-    assert time.perf_counter() - start < HANG_GUARD_S * 2
+    assert time.perf_counter() - start < HANG_GUARD_S
     assert client.get("/health").status_code == 200
 
 
