@@ -2,6 +2,7 @@
 
 import fnmatch
 import io
+import tarfile
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -96,7 +97,13 @@ def test_rebuild_keeps_the_first_pictures_by_name_and_is_byte_for_byte_repeatabl
     first = subset.build(tiny, tmp_path / "a")
     second = subset.build(tiny, tmp_path / "b")
     for split in ("train", "test"):
-        assert first[split].read_bytes() == second[split].read_bytes()
+        data = first[split].read_bytes()
+        assert data == second[split].read_bytes()
+        assert data[4:8] == b"\0\0\0\0"  # gzip's MTIME: no date
+        with tarfile.open(first[split]) as tar:
+            assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in tar} == {
+                (0, 0, 0, "", "", 0o644)
+            }
     names = [name for name, _ in unpack(first["train"])]
     assert names == [f"train/{c}/{i:04d}.jpg" for c in CLASSES for i in (0, 1)]
     # What they decode to is what the dataset reader keeps with the same limits.
