@@ -99,7 +99,7 @@ def server(installed: Installed) -> Iterator[str]:
         yield running.url
 
 
-def test_wheel_carries_templates_static_and_weights(installed: Installed) -> None:
+def test_wheel_carries_templates_static_weights_and_subsets(installed: Installed) -> None:
     import zipfile
 
     names = set(zipfile.ZipFile(installed.wheel).namelist())
@@ -110,6 +110,8 @@ def test_wheel_carries_templates_static_and_weights(installed: Installed) -> Non
     for path in (ROOT / "app" / "weights").glob("cifar_net.*"):
         if path.suffix != ".html":  # the training report is not shipped
             assert f"app/weights/{path.name}" in names
+    for path in (ROOT / "app" / "training" / "subsets").iterdir():  # the CIFAR-10 subsets
+        assert f"app/training/subsets/{path.name}" in names
 
 
 def test_the_installed_app_is_the_wheels(installed: Installed) -> None:
