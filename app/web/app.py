@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
 from app.model.classifier import Classifier
-from app.web import api, docs, errors, pages
+from app.web import api, docs, errors, live, pages
 from app.web.assets import static_app
 from app.web.middleware.compression import GzipMiddleware
 from app.web.middleware.limits import BodySizeLimitMiddleware
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(live.router)
     app.include_router(docs.router)
     app.mount("/static", static_app(), name="static")
     errors.install(app)
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
-        limits={"/predict": settings.max_upload_bytes},
+        limits={"/predict": settings.max_upload_bytes, "/train/live": live.MAX_BODY_BYTES},
         default=settings.max_json_bytes,
     )
     app.add_middleware(AccessLogMiddleware)

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
 
     log_json: bool = False
 
+    # POST /train/live: each job's wall-clock cap, and the torch threads of the job's own thread.
+    live_cap_s: Annotated[float, Field(gt=0)] = 60.0
+    live_threads: Annotated[int, Field(ge=1)] = 1
+
     @property
     def metrics_path(self) -> Path:
         return self.metrics or self.weights.with_suffix(".json")

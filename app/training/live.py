@@ -1,0 +1,249 @@
+"""Live training: a fresh Net learns on a small CIFAR-10 subset while someone watches.
+
+`train_live` is a generator of events, each a (name, data) pair of plain Python values: it
+trains between two events, so whoever iterates it decides where the events go (the web layer
+streams them). It stops between two steps when `stop` is set or the `deadline` passes.
+
+    start     the job's options, sizes, and the four test pictures whose softmax is followed
+    progress  step, epoch and the batch loss, at most every PROGRESS_EVERY_S seconds, and
+              `losses`: every batch loss since the previous progress event, so that a curve
+              can be drawn step by step
+    epoch     test accuracy and loss on the test pictures, and the four pictures' softmax
+    done      steps, seconds, test accuracy, whether the deadline cut it short, and the
+              trained state_dict as torch.save bytes
+    stopped   the stop flag was seen (nobody is listening any more); nothing follows
+
+The seed decides everything on a given device: the Net is initialised just after
+torch.manual_seed(seed), and epoch e's batches follow the (e+1)-th torch.randperm drawn from
+torch.Generator().manual_seed(seed), a CPU generator, so the order is the same on any device.
+"""
+
+import io
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from app.model import CLASSES, Net, normalize
+from app.model.images import Picture, preview_data_url
+
+# How often a progress event is sent, at most (the first step and each epoch's last always are).
+PROGRESS_EVERY_S = 0.2
+# The pictures whose softmax the learner watches sharpen: the first test picture of each class.
+SAMPLE_CLASSES = ("cat", "ship", "frog", "automobile")
+EVAL_BATCH = 1000
+
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the learner chooses; the ranges are checked by the caller (the web layer)."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 0.02
+    momentum: float = 0.9
+    seed: int = 0
+
+
+def fresh_net(seed: int, device: torch.device) -> Net:
+    """The tutorial's Net, initialised after torch.manual_seed(seed), leaving the global
+    generator as it found it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = Net()
+    return net.to(device)
+
+
+def sample_indices(labels: torch.Tensor, count: int = len(SAMPLE_CLASSES)) -> list[int]:
+    """The first test picture of each SAMPLE_CLASSES class; the lowest other indices fill in
+    for a class the labels lack."""
+    chosen = []
+    for name in SAMPLE_CLASSES:
+        found = torch.nonzero(labels == CLASSES.index(name))
+        if len(found):
+            chosen.append(int(found[0, 0]))
+    rest = (i for i in range(len(labels)) if i not in chosen)
+    while len(chosen) < min(count, len(labels)):
+        chosen.append(next(rest))
+    return chosen[:count]
+
+
+@torch.no_grad()
+def test_metrics(
+    net: Net, images: torch.Tensor, labels: torch.Tensor, samples: list[int]
+) -> dict[str, Any]:
+    """Accuracy and mean cross-entropy on the normalised test pictures, and the softmax of the
+    sample pictures, with the Net in eval mode (put back in training mode after)."""
+    net.eval()
+    logits = torch.cat([net(images[i : i + EVAL_BATCH]) for i in range(0, len(images), EVAL_BATCH)])
+    net.train()
+    softmax = logits[samples].softmax(dim=1).tolist()  # (4, 10)
+    return {
+        "test_accuracy": float((logits.argmax(dim=1) == labels).float().mean()),
+        "test_loss": float(F.cross_entropy(logits, labels)),
+        "samples": [
+            {"index": i, "label": int(labels[i]), "softmax": p}
+            for i, p in zip(samples, softmax, strict=True)
+        ],
+    }
+
+
+def state_dict_bytes(net: Net) -> bytes:
+    """What torch.save(net.state_dict(), f) writes, with the tensors on the CPU, so that
+    torch.load(f, weights_only=True) reads it back on any machine."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def train_live(
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    options: LiveOptions,
+    stop: threading.Event | None = None,
+    deadline: float = math.inf,
+    device: torch.device | None = None,
+) -> Iterator[Event]:
+    """Train a fresh Net with SGD on uint8 (N, 3, 32, 32) images and int64 labels, yielding
+    events; `deadline` is a time.monotonic() value."""
+    started = time.monotonic()
+    device = device or torch.device("cpu")
+    stop = stop or threading.Event()
+    if device.type == "cuda":  # cuDNN may otherwise pick kernels that add in any order
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    count = len(train_labels)
+    steps_per_epoch = math.ceil(count / options.batch_size)
+    samples = sample_indices(test_labels)
+    yield "start", start_event(options, count, steps_per_epoch, samples, test_images, test_labels)
+
+    net = fresh_net(options.seed, device)
+    # The first optimizer of a process imports torch._dynamo: about a second, once.
+    optimizer = torch.optim.SGD(net.parameters(), lr=options.lr, momentum=options.momentum)
+    x_train, y_train = train_images.to(device), train_labels.to(device)  # uint8 until a batch
+    x_test, y_test = normalize(test_images.to(device)), test_labels.to(device)
+
+    order_generator = torch.Generator().manual_seed(options.seed)
+    step, cut = 0, False
+    pending: list[torch.Tensor] = []  # batch losses not sent yet, left on the device until then
+    epoch_losses: list[float] = []
+    last_sent = -math.inf
+    metrics: dict[str, Any] = {}
+    for epoch in range(1, options.epochs + 1):
+        order = torch.randperm(count, generator=order_generator).to(device)
+        for start in range(0, count, options.batch_size):
+            if stop.is_set():
+                yield "stopped", {"step": step, "epoch": epoch, "seconds": since(started)}
+                return
+            if time.monotonic() >= deadline:
+                cut = True
+                break
+            batch = order[start : start + options.batch_size]
+            pending.append(train_step(net, optimizer, normalize(x_train[batch]), y_train[batch]))
+            step += 1
+            last_of_epoch = start + options.batch_size >= count
+            if step == 1 or last_of_epoch or time.monotonic() - last_sent >= PROGRESS_EVERY_S:
+                event = progress_event(step, epoch, pending, started)
+                epoch_losses += event["losses"]
+                last_sent = time.monotonic()
+                yield "progress", event
+        if cut:
+            if pending:
+                yield "progress", progress_event(step, epoch, pending, started)
+            break
+        metrics = test_metrics(net, x_test, y_test, samples)
+        train_loss = sum(epoch_losses) / len(epoch_losses)
+        epoch_losses = []
+        yield (
+            "epoch",
+            {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": train_loss,
+                **metrics,
+                "seconds": since(started),
+            },
+        )
+
+    if cut or not metrics:
+        metrics = test_metrics(net, x_test, y_test, samples)
+    yield (
+        "done",
+        {
+            "steps": step,
+            "seconds": since(started),
+            "test_accuracy": metrics["test_accuracy"],
+            "test_loss": metrics["test_loss"],
+            "cut": cut,
+            "weights": state_dict_bytes(net),
+        },
+    )
+
+
+def progress_event(
+    step: int, epoch: int, pending: list[torch.Tensor], started: float
+) -> dict[str, Any]:
+    """The batch losses since the last event (taken out of `pending`), read off the device
+    together: one sync per event, not per step."""
+    losses = torch.stack(pending).tolist()
+    pending.clear()
+    return {
+        "step": step,
+        "epoch": epoch,
+        "loss": losses[-1],
+        "losses": losses,
+        "seconds": since(started),
+    }
+
+
+def train_step(
+    net: Net, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """One SGD step on a batch; its loss, detached (0-dim)."""
+    loss = F.cross_entropy(net(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def start_event(
+    options: LiveOptions,
+    train_count: int,
+    steps_per_epoch: int,
+    samples: list[int],
+    test_images: torch.Tensor,
+    labels: torch.Tensor,
+) -> dict[str, Any]:
+    """What the job will do, and the sample pictures as PNG data URLs."""
+    return {
+        **asdict(options),
+        "train_images": train_count,
+        "test_images": len(labels),
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": steps_per_epoch * options.epochs,
+        "classes": list(CLASSES),
+        "chance_loss": math.log(len(CLASSES)),  # a guess among 10 classes: -log(1/10)
+        "samples": [
+            {"index": i, "label": int(labels[i]), "image": data_url(i, test_images[i])}
+            for i in samples
+        ],
+    }
+
+
+def data_url(index: int, pixels: torch.Tensor) -> str:
+    """A PNG data URL of a uint8 (3, 32, 32) test picture."""
+    return preview_data_url(Picture(f"test-{index}", "PNG", (32, 32), pixels))
+
+
+def since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
