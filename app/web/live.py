@@ -123,18 +123,25 @@ class Job:
 
     def run(self) -> None:
         """The thread: train, and hand each event to the event loop, serialised."""
+        # torch.set_num_threads sets this thread's OpenMP team, and also the default of threads
+        # that have not run torch yet, which is put back after the job.
+        default_threads = torch.get_num_threads()
         try:
-            # This thread's own OpenMP team; torch also takes it as the default for threads
-            # that have not run torch yet.
             torch.set_num_threads(self.threads)
             data = self.load()
             events = train_live(*data, self.options, self.stop, self.deadline, self.device)
             for name, payload in events:
-                self.step = payload.get("step", payload.get("steps", self.step))
+                step = payload.get("step", payload.get("steps"))  # done says "steps"
+                self.step = self.step if step is None else step
                 if name == "stopped":
-                    log.info("live job stopped at step %d: the client left", self.step)
+                    log.info("live job stopped at step %d: its stream ended", self.step)
                     break
                 if name == "done":
+                    log.info(
+                        "live job done: %(steps)d steps in %(seconds).1f s, test accuracy "
+                        "%(test_accuracy).3f, cut: %(cut)s",
+                        payload,
+                    )
                     payload = {**payload, "weights": base64.b64encode(payload["weights"]).decode()}
                 self.put(ServerSentEvent(orjson.dumps(payload).decode(), event=name))
         except Exception:
@@ -142,6 +149,7 @@ class Job:
             detail = {"detail": "training failed on the server"}
             self.put(ServerSentEvent(orjson.dumps(detail).decode(), event="error"))
         finally:
+            torch.set_num_threads(default_threads)
             self.ended.set()
             self.put(None)
 

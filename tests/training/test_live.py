@@ -1,6 +1,7 @@
 """The live training job against a plain PyTorch loop written out here, on small made-up data."""
 
 import io
+import itertools
 import math
 import threading
 import time
@@ -86,7 +87,13 @@ def tutorial_loop(data: Data, epochs: int, batch_size: int, lr: float, momentum:
 def test_the_job_is_the_tutorials_loop() -> None:
     """Every batch loss, each epoch's test accuracy and loss, the samples' softmax and the
     final weights are those of a plain PyTorch loop with the same seed."""
-    options = {"epochs": 2, "batch_size": 24, "lr": 0.03, "momentum": 0.8, "seed": 5}
+    options: dict[str, Any] = {
+        "epochs": 2,
+        "batch_size": 24,
+        "lr": 0.03,
+        "momentum": 0.8,
+        "seed": 5,
+    }
     events = run(**options)
     net, losses, accuracies, logits = tutorial_loop(DATA, **options)
 
@@ -158,7 +165,7 @@ def test_progress_covers_every_step_once() -> None:
     progress = named(events, "progress")
     assert progress[0]["step"] == 1 and len(progress[0]["losses"]) == 1
     assert sum(len(p["losses"]) for p in progress) == progress[-1]["step"] == 64
-    for before, after in zip(progress, progress[1:], strict=False):
+    for before, after in itertools.pairwise(progress):
         assert after["step"] - before["step"] == len(after["losses"])
         assert after["loss"] == after["losses"][-1]
     assert {32, 64} <= {p["step"] for p in progress}  # the end of each epoch
@@ -212,4 +219,5 @@ def test_same_seed_same_run_on_the_gpu() -> None:
     first, again = run(epochs=2, device=cuda), run(epochs=2, device=cuda)
     assert all_losses(first) == all_losses(again)
     assert named(first, "done")[0]["weights"] == named(again, "done")[0]["weights"]
-    torch.load(io.BytesIO(named(first, "done")[0]["weights"]), weights_only=True, map_location="cpu")
+    weights = io.BytesIO(named(first, "done")[0]["weights"])
+    torch.load(weights, weights_only=True, map_location="cpu")
