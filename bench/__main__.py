@@ -22,7 +22,7 @@ import httpx
 import torch
 
 from app.model import Net
-from bench import engine, page, training
+from bench import engine, live, page, training
 from bench.load import Load, LoadResult, generator
 from bench.payloads import Body, cifar_jpegs, loss_body, multipart_body
 from bench.server import ROOT, Server, loop_and_http
@@ -79,6 +79,7 @@ class Options:
     out: Path
     app_env: dict[str, str] = field(default_factory=dict)
     only: str | None = None  # run only the throughput rows whose name contains this
+    live_pairs: int = 5  # live job and bare loop, alternating
 
 
 def machine() -> dict[str, str]:
@@ -288,6 +289,7 @@ def run(options: Options) -> list[str]:
     all_cases, images = cases()
     measured: list[Measured] = []
     page_result: tuple[list[str], bool | None] = ([], None)
+    live_result: live.LiveResult | None = None
 
     with (
         Server("bench.floor:create_floor_app", factory=True, env=env) as floor,
@@ -300,6 +302,8 @@ def run(options: Options) -> list[str]:
                 measured.append(measure(case, floor.url, app.url, options))
         with timed("first load of /"):
             page_result = page_lines(app.url)
+        with timed("live training"):
+            live_result = live.measure(app.url, options.live_pairs, options.seconds * 2)
 
     with timed("engine"):
         engine_rows = engine.run(options.engine_sizes, options.engine_budget_s)
@@ -361,6 +365,12 @@ def run(options: Options) -> list[str]:
         )
         + f" | <= {TRAINING_LIMIT_S / 60:.0f} min | {_verdict(training_ok)} |"
     )
+    if live_result is not None:
+        out.append(
+            f"| live job vs bare PyTorch loop, images/s | {live_result.ratio:.2f}x | "
+            f">= {live.TARGET:.2f}x | {_verdict(live_result.passed)} |"
+        )
+    out += ["", "## Live training: POST /train/live", "", *live.lines(live_result)]
     out += ["", "## Engine: cross_entropy_stages against PyTorch (one torch thread)", ""]
     out += engine_lines
     out += ["", "## First load of /", "", *page_table]
@@ -390,7 +400,16 @@ def parse_args(argv: list[str] | None) -> Options:
     else:
         pairs, seconds, sizes, budget = args.pairs, args.seconds, engine.SIZES, 1.0
     return Options(
-        pairs, seconds, 1.0, args.connections, sizes, budget, args.out, app_env, args.only
+        pairs,
+        seconds,
+        1.0,
+        args.connections,
+        sizes,
+        budget,
+        args.out,
+        app_env,
+        args.only,
+        live_pairs=1 if args.quick else 5,
     )
 
 

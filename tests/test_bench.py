@@ -11,12 +11,15 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
+from app.training.live import LiveOptions
 from app.web.middleware.compression import accepts_gzip
-from bench import engine, page, training
+from bench import engine, live, page, training
 from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk
 from bench.payloads import Picture, cifar_jpegs, loss_body, multipart_body, synthesized_jpegs
 from bench.server import Server
+from tests.training.test_live import make_data
+from tests.web.test_live_api import build
 
 WRK_OUTPUT = """\
 Running 3s test @ http://127.0.0.1:8000/loss
@@ -211,3 +214,29 @@ def test_large_answers_are_gzipped_at_level_one_when_accepted(client: TestClient
 )  # fmt: skip
 def test_accept_encoding_is_read(header: str, accepted: bool) -> None:
     assert accepts_gzip(header) is accepted
+
+
+def test_live_bench_parts(random_weights: Path) -> None:
+    """bench.live's pieces on made-up pictures: a bare loop, a served job, latency samples."""
+    images, labels, _, _ = make_data(train=64, test=8)
+    options = LiveOptions(epochs=1, batch_size=16)
+    assert live.bare_loop(images, labels, options, torch.device("cpu")) > 0
+    with TestClient(build(random_weights, make_data(train=64, test=8))) as client:
+        seen = live.served_job(client, {"epochs": 1})
+        assert seen["done"]["steps"] == 2 and "progress" in seen
+        samples = live.sample(client, 0.05)
+    assert set(samples) == {"GET /health", "POST /loss 8x10"} and all(samples.values())
+    result = live.LiveResult(
+        1,
+        "cpu",
+        64,
+        bare=[100.0],
+        served=[90.0],
+        accuracy=[0.3],
+        seconds=[2.0],
+        first_loss=[2.3],
+        latency={k: {"idle": v, "during": v} for k, v in samples.items()},
+    )
+    assert result.ratio == pytest.approx(0.9) and result.passed
+    assert "0.90x" in "\n".join(live.lines(result))
+    assert live.lines(None)[0].startswith("Not measured")

@@ -37,10 +37,10 @@ MAX_BODY_BYTES = 4096
 SEND_TIMEOUT_S = 30.0
 
 # Training images, training labels, test images, test labels: uint8 (N, 3, 32, 32) and int64 (N).
-Subset = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+TrainingData = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def shipped_subset() -> Subset:
+def shipped_subset() -> TrainingData:
     """The CIFAR-10 subset that ships with the package, loaded once (in the job's thread)."""
     from app.training.subset import load_subset  # the one place the shipped data is wired in
 
@@ -49,12 +49,12 @@ def shipped_subset() -> Subset:
     return train_images, train_labels, test_images, test_labels
 
 
-async def data_source() -> Callable[[], Subset]:
+async def data_source() -> Callable[[], TrainingData]:
     """What a job trains on: a loader, called in the job's thread (tests override this)."""
     return shipped_subset
 
 
-DataSourceDep = Annotated[Callable[[], Subset], Depends(data_source)]
+DataSourceDep = Annotated[Callable[[], TrainingData], Depends(data_source)]
 
 
 class LiveRequest(BaseModel):
@@ -97,7 +97,7 @@ class Job:
     def __init__(
         self,
         options: LiveOptions,
-        load: Callable[[], Subset],
+        load: Callable[[], TrainingData],
         settings: Settings,
         device: torch.device,
     ) -> None:

@@ -340,3 +340,24 @@ def test_events_arrive_as_they_happen_and_the_cap_cuts_the_job(random_weights: P
             name, _, done = arrivals[-1]
             assert name == "done" and done["cut"] is True
             assert 0 < done["steps"] < 20 * 5000 and done["seconds"] >= 1.0
+
+
+# The shipped subset ------------------------------------------------------------------------
+
+
+def test_the_default_job_on_the_shipped_subset(random_weights: Path) -> None:
+    """What the learner gets by pressing Start: the loss starts at a guess among ten classes
+    and two epochs reach at least 25% on the 1,000 test pictures (10% is chance)."""
+    pytest.importorskip("app.training.subset")
+    app = create_app(Settings(weights=random_weights, device="cpu"))
+    with TestClient(app) as client:
+        r = client.post("/train/live", json={})
+    events = events_of(r.text)
+    start = events[0][1]
+    assert start["train_images"] >= 5000 and start["test_images"] == 1000
+    progress = [data for name, data in events if name == "progress"]
+    assert abs(progress[0]["loss"] - math.log(10)) < 0.15
+    epochs = [data for name, data in events if name == "epoch"]
+    assert len(epochs) == 2 and epochs[-1]["test_accuracy"] >= 0.25
+    assert [s["label"] for s in epochs[-1]["samples"]] == [3, 8, 6, 1]  # cat, ship, frog, car
+    assert events[-1][0] == "done" and events[-1][1]["cut"] is False
