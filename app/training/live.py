@@ -4,7 +4,8 @@
 trains between two events, so whoever iterates it decides where the events go (the web layer
 streams them). It stops between two steps when `stop` is set or the `deadline` passes.
 
-    start     the job's options, sizes, and the four test pictures whose softmax is followed
+    start     the job's options and sizes; the fresh Net's test accuracy and loss; the four
+              test pictures whose softmax is followed, with the fresh Net's softmax of each
     progress  step, epoch and the batch loss, at most every PROGRESS_EVERY_S seconds, and
               `losses`: every batch loss since the previous progress event, so that a curve
               can be drawn step by step
@@ -121,88 +122,83 @@ def train_live(
     if device.type == "cuda":  # cuDNN may otherwise pick kernels that add in any order
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-    count = len(train_labels)
-    steps_per_epoch = math.ceil(count / options.batch_size)
-    samples = sample_indices(test_labels)
-    yield "start", start_event(options, count, steps_per_epoch, samples, test_images, test_labels)
-
     net = fresh_net(options.seed, device)
-    # The first optimizer of a process imports torch._dynamo: about a second, once.
-    optimizer = torch.optim.SGD(net.parameters(), lr=options.lr, momentum=options.momentum)
     x_train, y_train = train_images.to(device), train_labels.to(device)  # uint8 until a batch
     x_test, y_test = normalize(test_images.to(device)), test_labels.to(device)
+    samples = sample_indices(test_labels)
+    metrics = test_metrics(net, x_test, y_test, samples)
+    yield "start", start_event(options, len(y_train), test_images, metrics)
 
+    # The first optimizer of a process imports torch._dynamo: about a second, once.
+    optimizer = torch.optim.SGD(net.parameters(), lr=options.lr, momentum=options.momentum)
     order_generator = torch.Generator().manual_seed(options.seed)
+    losses = LossLog(started)
     step, cut = 0, False
-    pending: list[torch.Tensor] = []  # batch losses not sent yet, left on the device until then
-    epoch_losses: list[float] = []
-    last_sent = -math.inf
-    metrics: dict[str, Any] = {}
     for epoch in range(1, options.epochs + 1):
-        order = torch.randperm(count, generator=order_generator).to(device)
-        for start in range(0, count, options.batch_size):
+        order = torch.randperm(len(y_train), generator=order_generator).to(device)
+        batches = order.split(options.batch_size)
+        for i, batch in enumerate(batches, start=1):
             if stop.is_set():
                 yield "stopped", {"step": step, "epoch": epoch, "seconds": since(started)}
                 return
-            if time.monotonic() >= deadline:
-                cut = True
+            if cut := time.monotonic() >= deadline:
                 break
-            batch = order[start : start + options.batch_size]
-            pending.append(train_step(net, optimizer, normalize(x_train[batch]), y_train[batch]))
+            losses.add(train_step(net, optimizer, normalize(x_train[batch]), y_train[batch]))
             step += 1
-            last_of_epoch = start + options.batch_size >= count
-            if step == 1 or last_of_epoch or time.monotonic() - last_sent >= PROGRESS_EVERY_S:
-                event = progress_event(step, epoch, pending, started)
-                epoch_losses += event["losses"]
-                last_sent = time.monotonic()
-                yield "progress", event
+            if step == 1 or i == len(batches) or losses.due():
+                yield "progress", losses.event(step, epoch)
         if cut:
-            if pending:
-                yield "progress", progress_event(step, epoch, pending, started)
             break
         metrics = test_metrics(net, x_test, y_test, samples)
-        train_loss = sum(epoch_losses) / len(epoch_losses)
-        epoch_losses = []
-        yield (
-            "epoch",
-            {
-                "epoch": epoch,
-                "step": step,
-                "train_loss": train_loss,
-                **metrics,
-                "seconds": since(started),
-            },
-        )
+        summary = {"epoch": epoch, "step": step, "train_loss": losses.epoch_mean()}
+        yield "epoch", {**summary, **metrics, "seconds": since(started)}
 
-    if cut or not metrics:
+    if cut:
+        if losses.pending:  # the last steps' losses, so that the curve ends where training did
+            yield "progress", losses.event(step, epoch)
         metrics = test_metrics(net, x_test, y_test, samples)
+    scores = {key: metrics[key] for key in ("test_accuracy", "test_loss")}
+    weights = state_dict_bytes(net)
     yield (
         "done",
-        {
-            "steps": step,
-            "seconds": since(started),
-            "test_accuracy": metrics["test_accuracy"],
-            "test_loss": metrics["test_loss"],
-            "cut": cut,
-            "weights": state_dict_bytes(net),
-        },
+        {"steps": step, "seconds": since(started), "cut": cut, **scores, "weights": weights},
     )
 
 
-def progress_event(
-    step: int, epoch: int, pending: list[torch.Tensor], started: float
-) -> dict[str, Any]:
-    """The batch losses since the last event (taken out of `pending`), read off the device
-    together: one sync per event, not per step."""
-    losses = torch.stack(pending).tolist()
-    pending.clear()
-    return {
-        "step": step,
-        "epoch": epoch,
-        "loss": losses[-1],
-        "losses": losses,
-        "seconds": since(started),
-    }
+class LossLog:
+    """The batch losses: left on the device until a progress event reads them off together
+    (one sync per event, not per step), and kept for the epoch's mean."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.pending: list[torch.Tensor] = []  # 0-dim, on the device
+        self.epoch: list[float] = []
+        self.last_sent = -math.inf
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.pending.append(loss)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_sent >= PROGRESS_EVERY_S
+
+    def event(self, step: int, epoch: int) -> dict[str, Any]:
+        losses = torch.stack(self.pending).tolist()
+        self.pending.clear()
+        self.epoch += losses
+        self.last_sent = time.monotonic()
+        seconds = since(self.started)
+        return {
+            "step": step,
+            "epoch": epoch,
+            "loss": losses[-1],
+            "losses": losses,
+            "seconds": seconds,
+        }
+
+    def epoch_mean(self) -> float:
+        mean = sum(self.epoch) / len(self.epoch)
+        self.epoch = []
+        return mean
 
 
 def train_step(
@@ -217,25 +213,23 @@ def train_step(
 
 
 def start_event(
-    options: LiveOptions,
-    train_count: int,
-    steps_per_epoch: int,
-    samples: list[int],
-    test_images: torch.Tensor,
-    labels: torch.Tensor,
+    options: LiveOptions, train_count: int, test_images: torch.Tensor, metrics: dict[str, Any]
 ) -> dict[str, Any]:
-    """What the job will do, and the sample pictures as PNG data URLs."""
+    """What the job will do, and how the fresh Net does: its test accuracy and loss, and the
+    sample pictures (as PNG data URLs) with its softmax of each."""
+    steps_per_epoch = math.ceil(train_count / options.batch_size)
     return {
         **asdict(options),
         "train_images": train_count,
-        "test_images": len(labels),
+        "test_images": len(test_images),
         "steps_per_epoch": steps_per_epoch,
         "total_steps": steps_per_epoch * options.epochs,
         "classes": list(CLASSES),
         "chance_loss": math.log(len(CLASSES)),  # a guess among 10 classes: -log(1/10)
+        **metrics,
         "samples": [
-            {"index": i, "label": int(labels[i]), "image": data_url(i, test_images[i])}
-            for i in samples
+            {**sample, "image": data_url(sample["index"], test_images[sample["index"]])}
+            for sample in metrics["samples"]
         ],
     }
 

@@ -184,11 +184,12 @@ LIVE_BODY = {
     "content": {"application/json": {"schema": LiveRequest.model_json_schema()}},
 }
 EVENTS = """Server-Sent Events, each `event: NAME` and `data: JSON`:
-`start` (the options, `train_images`, `test_images`, `steps_per_epoch`, `total_steps`, `classes`,
-`chance_loss` = ln 10, and `samples`: the 4 test pictures followed, `{index, label, image}` with
-`image` a PNG data URL); `progress` a few times a second (`step`, `epoch`, `loss` of the last
-batch, `losses`: every batch loss since the previous progress event, `seconds`); `epoch` after
-each epoch (`epoch`, `step`, `train_loss`, `test_accuracy`, `test_loss`, `samples`:
+`start` (the options, `train_images`, `test_images`, `steps_per_epoch`, `total_steps`,
+`classes`, `chance_loss` = ln 10, the fresh Net's `test_accuracy` and `test_loss`, and
+`samples`: the 4 test pictures followed, `{index, label, image, softmax}`, `image` a PNG data
+URL); `progress` a few times a second (`step`, `epoch`, `loss` of the last batch, `losses`:
+every batch loss since the previous progress event, `seconds`); `epoch` after each epoch
+(`epoch`, `step`, `train_loss`, `test_accuracy`, `test_loss`, `samples`:
 `{index, label, softmax}`, `seconds`); `done` last (`steps`, `seconds`, `test_accuracy`,
 `test_loss`, `cut`: true when the time cap ended the job, `weights`: base64 of the bytes
 `torch.save` writes for the trained state_dict). A loss that is not finite is `null`."""
