@@ -37,7 +37,9 @@ from app.model.images import Picture, preview_data_url
 PROGRESS_EVERY_S = 0.2
 # The pictures whose softmax the learner watches sharpen: the first test picture of each class.
 SAMPLE_CLASSES = ("cat", "ship", "frog", "automobile")
-EVAL_BATCH = 1000
+# The test pictures go through the Net 250 at a time, channels-last: 48 ms of CPU time for the
+# 1,000 on one thread, against 100 ms as one contiguous batch (the 2-core development machine).
+EVAL_BATCH = 250
 
 Event = tuple[str, dict[str, Any]]
 
@@ -124,7 +126,8 @@ def train_live(
         torch.backends.cudnn.benchmark = False
     net = fresh_net(options.seed, device)
     x_train, y_train = train_images.to(device), train_labels.to(device)  # uint8 until a batch
-    x_test, y_test = normalize(test_images.to(device)), test_labels.to(device)
+    x_test = normalize(test_images.to(device)).contiguous(memory_format=torch.channels_last)
+    y_test = test_labels.to(device)
     samples = sample_indices(test_labels)
     metrics = test_metrics(net, x_test, y_test, samples)
     yield "start", start_event(options, len(y_train), test_images, metrics)
