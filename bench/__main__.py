@@ -303,7 +303,9 @@ def run(options: Options) -> list[str]:
         with timed("first load of /"):
             page_result = page_lines(app.url)
         with timed("live training"):
-            live_result = live.measure(app.url, options.live_pairs, options.seconds * 2)
+            live_result = live.measure(
+                app.url, options.live_pairs, options.seconds * 2, options.app_env
+            )
 
     with timed("engine"):
         engine_rows = engine.run(options.engine_sizes, options.engine_budget_s)
@@ -370,7 +372,7 @@ def run(options: Options) -> list[str]:
             f"| live job vs bare PyTorch loop, images/s | {live_result.ratio:.2f}x | "
             f">= {live.TARGET:.2f}x | {_verdict(live_result.passed)} |"
         )
-    out += ["", "## Live training: POST /train/live", "", *live.lines(live_result)]
+        out += ["", "## Live training: POST /train/live", "", *live.lines(live_result)]
     out += ["", "## Engine: cross_entropy_stages against PyTorch (one torch thread)", ""]
     out += engine_lines
     out += ["", "## First load of /", "", *page_table]

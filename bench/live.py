@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from app.model import Net, normalize
 from app.training.live import LiveOptions
+from app.training.subset import load_subset
 from app.web.settings import Settings
 from bench.payloads import loss_body
 from bench.server import Server
@@ -62,16 +63,6 @@ class LiveResult:
     @property
     def passed(self) -> bool:
         return self.ratio >= TARGET
-
-
-def training_data() -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The shipped training subset the served jobs train on; None where this tree lacks it."""
-    try:
-        from app.training.subset import load_subset
-    except ImportError:
-        return None
-    images, labels = load_subset("train")
-    return images, labels
 
 
 def bare_loop(
@@ -175,19 +166,19 @@ def sample(client: httpx.Client, seconds: float) -> dict[str, list[float]]:
     return out
 
 
-def measure(url: str, pairs: int, seconds: float) -> LiveResult | None:
-    """Both measurements against the app at `url`; None without the shipped subset."""
-    data = training_data()
-    if data is None:
-        return None
-    settings = Settings()
+def measure(
+    url: str, pairs: int, seconds: float, app_env: dict[str, str] | None = None
+) -> LiveResult:
+    """Both measurements against the app at `url`, whose environment adds `app_env` to ours."""
+    data = load_subset("train")  # what the served jobs train on
+    live_threads = (app_env or {}).get("APP_LIVE_THREADS") or Settings().live_threads
     options = LiveOptions()
     with httpx.Client(base_url=url, timeout=120) as client:
         device = torch.device(client.get("/health").json()["device"])
-        result = LiveResult(settings.live_threads, str(device), len(data[1]))
+        result = LiveResult(int(live_threads), str(device), len(data[1]))
         served_job(client, {"epochs": 1})  # the first job of a process imports torch._dynamo
         threads = torch.get_num_threads()
-        torch.set_num_threads(settings.live_threads)
+        torch.set_num_threads(result.threads)
         try:
             bare_loop(*data, LiveOptions(epochs=1), device)  # and so does this one
             for i in range(pairs):
@@ -215,9 +206,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def lines(result: LiveResult | None) -> list[str]:
-    if result is None:
-        return ["Not measured: the shipped subset (app/training/subset.py) is not in this tree."]
+def lines(result: LiveResult) -> list[str]:
     ratios = ", ".join(f"{r:.2f}" for r in result.ratios)
     out = [
         f"{result.train_images:,} training pictures, {result.threads} torch thread(s), "

@@ -23,6 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from app.training.live import LiveOptions, train_live
+from app.training.subset import load_subset
 from app.web.deps import ClassifierDep, SettingsDep
 from app.web.schemas import ERRORS, BodyError, ErrorAnswer
 from app.web.settings import Settings
@@ -41,9 +42,7 @@ TrainingData = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def shipped_subset() -> TrainingData:
-    """The CIFAR-10 subset that ships with the package, loaded once (in the job's thread)."""
-    from app.training.subset import load_subset  # the one place the shipped data is wired in
-
+    """The CIFAR-10 subsets that ship with the package, decoded once (in the job's thread)."""
     train_images, train_labels = load_subset("train")
     test_images, test_labels = load_subset("test")
     return train_images, train_labels, test_images, test_labels

@@ -348,7 +348,6 @@ def test_events_arrive_as_they_happen_and_the_cap_cuts_the_job(random_weights: P
 def test_the_default_job_on_the_shipped_subset(random_weights: Path) -> None:
     """What the learner gets by pressing Start: the loss starts at a guess among ten classes
     and two epochs reach at least 25% on the 1,000 test pictures (10% is chance)."""
-    pytest.importorskip("app.training.subset")
     app = create_app(Settings.model_construct(weights=random_weights, device="cpu"))
     with TestClient(app) as client:
         r = client.post("/train/live", json={})
