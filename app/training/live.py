@@ -15,7 +15,7 @@ streams them). It stops between two steps when `stop` is set or the `deadline` p
     stopped   the stop flag was seen (nobody is listening any more); nothing follows
 
 The seed decides everything on a given device: the Net is initialised just after
-torch.manual_seed(seed), and epoch e's batches follow the (e+1)-th torch.randperm drawn from
+torch.manual_seed(seed), and each epoch's batches follow the next torch.randperm drawn from
 torch.Generator().manual_seed(seed), a CPU generator, so the order is the same on any device.
 """
 
@@ -35,7 +35,8 @@ from app.model.images import Picture, preview_data_url
 
 # How often a progress event is sent, at most (the first step and each epoch's last always are).
 PROGRESS_EVERY_S = 0.2
-# The pictures whose softmax the learner watches sharpen: the first test picture of each class.
+# The pictures whose softmax the learner watches sharpen: the first test picture of each of
+# these classes.
 SAMPLE_CLASSES = ("cat", "ship", "frog", "automobile")
 # The test pictures go through the Net 250 at a time, channels-last: 48 ms of CPU time for the
 # 1,000 on one thread, against 100 ms as one contiguous batch (the 2-core development machine).

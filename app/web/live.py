@@ -73,8 +73,8 @@ class LiveRequest(BaseModel):
         0,
         ge=0,
         le=2**63 - 1,
-        description="Decides the initial weights and the "
-        "batches: the same seed gives the same run on the same device.",
+        description="Decides the initial weights and the batches: "
+        "the same seed gives the same run on the same device.",
     )
 
     @classmethod
