@@ -1,0 +1,163 @@
+"""The five training lines on a copy of a Net, against the tutorial's loop run here in plain
+PyTorch on the tutorial's own Net class."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from app.model import CLASSES, Net
+from app.model.images import load_picture, to_batch
+from app.training.step import criterion_mistake, fresh_net, norms, train_steps
+from tests.training.test_train import TutorialNet
+
+GALLERY = Path(__file__).resolve().parents[2] / "static" / "gallery"
+
+
+@pytest.fixture(scope="module")
+def gallery() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 20 bundled CIFAR-10 pictures, normalised, and their classes."""
+    paths = sorted(GALLERY.glob("*.jpg"))
+    pictures = [load_picture(p.read_bytes(), p.name, max_pixels=10**6) for p in paths]
+    labels = [CLASSES.index(p.name.split("-")[0]) for p in paths]
+    return to_batch(pictures), torch.tensor(labels)
+
+
+def served_net(seed: int = 1) -> Net:
+    """A Net as the app serves one: random weights, eval mode, gradients off."""
+    torch.manual_seed(seed)
+    net = Net()
+    net.eval()
+    return net.requires_grad_(False)
+
+
+def tutorial_loop(state: dict, inputs, labels, lr, momentum, steps):
+    """The tutorial's loop, by hand: its Net, its optimizer and criterion, its five lines."""
+    net = TutorialNet()
+    net.load_state_dict(state)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    criterion = nn.CrossEntropyLoss()
+    losses, first = [], None
+    for _ in range(steps):
+        optimizer.zero_grad()
+        outputs = net(inputs)
+        outputs.retain_grad()
+        loss = criterion(outputs, labels)
+        loss.backward()
+        if first is None:
+            first = (outputs.grad.clone(), {n: p.grad.clone() for n, p in net.named_parameters()})
+        optimizer.step()
+        losses.append(loss.item())
+    losses.append(criterion(net(inputs), labels).item())
+    updates = {k: v - start[k] for k, v in net.state_dict().items()}
+    return losses, first[0], first[1], updates
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+@pytest.mark.parametrize(("lr", "momentum"), [(0.001, 0.9), (0.01, 0.9), (0.01, 0.0)])
+def test_five_lines_match_the_tutorials_loop(gallery, steps, lr, momentum) -> None:
+    inputs, labels = gallery
+    net = served_net()
+    trace = train_steps(net, inputs, labels, lr=lr, momentum=momentum, steps=steps)
+    losses, grad_outputs, grads, updates = tutorial_loop(
+        net.state_dict(), inputs, labels, lr, momentum, steps
+    )
+    assert trace.losses.tolist() == pytest.approx(losses, rel=1e-5)
+    assert torch.allclose(trace.grad_outputs, grad_outputs, atol=1e-7)
+    assert list(trace.grads) == list(net.state_dict())  # every parameter, state_dict names
+    for name, grad in grads.items():
+        assert torch.allclose(trace.grads[name], grad, rtol=1e-4, atol=1e-7), name
+        assert torch.allclose(trace.updates[name], updates[name], rtol=1e-3, atol=1e-7), name
+    expected = {name: grad.norm().item() for name, grad in grads.items()}
+    assert norms(trace.grads) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_first_update_is_lr_times_the_gradient(gallery) -> None:
+    """SGD's momentum buffer starts as the gradient itself (torch/optim/sgd.py), so one step
+    moves every parameter by -lr x its gradient, whatever the momentum."""
+    inputs, labels = gallery
+    trace = train_steps(served_net(), inputs, labels, lr=0.01, momentum=0.9, steps=1)
+    for name, grad in trace.grads.items():
+        assert torch.allclose(trace.updates[name], -0.01 * grad, atol=1e-8), name
+
+
+def test_the_net_handed_in_is_not_changed(gallery) -> None:
+    inputs, labels = gallery
+    net = served_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    trace = train_steps(net, inputs, labels, lr=0.1, momentum=0.9, steps=3)
+    assert all(u.abs().max() > 0 for u in trace.updates.values())  # the copy did move
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert not any(p.requires_grad for p in net.parameters()) and not net.training
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_fc3_gradients_are_built_from_the_outputs_gradient_and_the_activations(gallery) -> None:
+    inputs, labels = gallery
+    net = served_net()
+    trace = train_steps(net, inputs, labels, lr=0.01, momentum=0.9, steps=3)  # the first step's
+    n = len(labels)
+    with torch.no_grad():  # the fc3 inputs, by the tutorial's forward written out
+        x = net.pool(F.relu(net.conv1(inputs)))
+        x = net.pool(F.relu(net.conv2(x)))
+        x = F.relu(net.fc1(torch.flatten(x, 1)))
+        activations = F.relu(net.fc2(x))
+        outputs = net.fc3(activations)
+    assert torch.allclose(trace.activations, activations, atol=1e-6)
+    assert torch.equal(trace.outputs_before, outputs)
+    one_hot = F.one_hot(labels, 10).float()
+    assert torch.allclose(trace.grad_outputs, (outputs.softmax(1) - one_hot) / n, atol=1e-7)
+    assert torch.allclose(trace.grads["fc3.bias"], trace.grad_outputs.sum(0), atol=1e-7)
+    weight_grad = trace.grad_outputs.T @ trace.activations  # (10, N) @ (N, 84)
+    assert torch.allclose(trace.grads["fc3.weight"], weight_grad, atol=1e-6)
+
+
+def test_a_fresh_net_is_the_seeded_tutorial_net_and_leaves_the_rng_alone() -> None:
+    torch.manual_seed(7)
+    expected = TutorialNet().state_dict()
+    torch.manual_seed(123)
+    draw = torch.rand(3)
+    torch.manual_seed(123)
+    net = fresh_net(7)
+    assert torch.equal(torch.rand(3), draw)  # the global generator was put back
+    assert all(torch.equal(v, expected[k]) for k, v in net.state_dict().items())
+    assert not torch.equal(fresh_net(8).fc3.weight, net.fc3.weight)
+
+
+def test_a_fresh_nets_first_loss_is_about_ln_10(gallery) -> None:
+    """A fresh Net's outputs are small, its softmax nearly uniform: the loss of a guess among 10."""
+    inputs, labels = gallery
+    for seed in range(3):
+        trace = train_steps(fresh_net(seed), inputs, labels, lr=0.001, momentum=0.9, steps=1)
+        assert abs(trace.losses[0].item() - math.log(10)) < 0.05
+    trained = train_steps(served_net(), inputs, labels, lr=0.001, momentum=0.9, steps=1)
+    assert trained.losses.shape == (2,)
+
+
+def test_many_steps_on_one_batch_overfit_it(gallery) -> None:
+    inputs, labels = gallery
+    trace = train_steps(fresh_net(0), inputs[:4], labels[:4], lr=0.01, momentum=0.9, steps=60)
+    assert trace.losses.shape == (61,)
+    assert trace.losses[-1] < 0.1 < 2.0 < trace.losses[0]
+
+
+def test_a_huge_learning_rate_diverges_without_an_error(gallery) -> None:
+    inputs, labels = gallery
+    trace = train_steps(served_net(), inputs, labels, lr=1000.0, momentum=0.9, steps=10)
+    assert math.isfinite(trace.losses[0]) and not torch.isfinite(trace.losses[-1])
+
+
+def test_the_criterion_mistake_is_what_this_torch_raises() -> None:
+    outputs, labels = torch.randn(4, 10), torch.tensor([0, 1, 2, 3])
+    with pytest.raises(RuntimeError) as raised:
+        nn.CrossEntropyLoss(outputs, labels)
+    assert criterion_mistake(outputs, labels) == f"RuntimeError: {raised.value}"
+    assert "ambiguous" in criterion_mistake(outputs, labels)
+    # one label: the class is built, with outputs as its weight, and has no backward()
+    assert criterion_mistake(outputs[:1], labels[:1]) == (
+        "AttributeError: 'CrossEntropyLoss' object has no attribute 'backward'"
+    )
