@@ -1,4 +1,4 @@
-"""JSON routes: /loss, /predict, /classes, /model, /health."""
+"""JSON routes: /loss, /predict, /step, /classes, /model, /health."""
 
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -10,7 +10,7 @@ from app.engine import Reduction
 from app.model import CLASSES
 from app.web import pages, service
 from app.web.deps import ClassifierDep, SettingsDep
-from app.web.schemas import ERRORS, LossRequest, LossStages, PredictAnswer
+from app.web.schemas import ERRORS, LossRequest, LossStages, PredictAnswer, StepAnswer
 from app.web.serialize import OrjsonResponse
 
 router = APIRouter()
@@ -119,3 +119,37 @@ def health(classifier: ClassifierDep) -> dict[str, str]:
         "weights": str(classifier.weights),
         "weights_sha256": classifier.weights_sha256,
     }
+
+
+@router.post(
+    "/step",
+    summary="The tutorial's five training lines on uploaded images, on a copy of the Net",
+    response_model=StepAnswer,
+    responses=ERRORS,
+)
+async def step(
+    request: Request,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
+    label: Annotated[
+        list[str] | None,
+        Form(description="One per image, required: a class name (or plane, car) or index."),
+    ] = None,
+    lr: Annotated[float, Form(gt=0.0, allow_inf_nan=False, description="SGD's lr.")] = 0.001,
+    momentum: Annotated[float, Form(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.9,
+    steps: Annotated[int, Form(ge=1, le=100, description="Times the five lines run.")] = 1,
+    init: Annotated[
+        service.Init, Form(description="served: the app's weights; fresh: a new Net, seeded.")
+    ] = "served",
+    seed: Annotated[int, Form(ge=0, le=2**32 - 1, description="torch.manual_seed for fresh.")] = 0,
+) -> OrjsonResponse:
+    """optimizer.zero_grad(); outputs = net(inputs); loss = criterion(outputs, labels);
+    loss.backward(); optimizer.step(), `steps` times on the uploaded batch, with
+    torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) and nn.CrossEntropyLoss(),
+    starting from the served weights (or a fresh Net), which never change."""
+    files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
+    labels = service.step_labels(label, len(files))  # checked before anything is decoded
+    uploads = service.admit(files, settings)  # headers read, nothing decoded
+    args = (classifier, uploads, labels, lr, momentum, steps, init, seed)
+    return OrjsonResponse(await compute(request, False, service.step, *args))  # off the loop

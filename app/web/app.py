@@ -60,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
-        limits={"/predict": settings.max_upload_bytes, "/train/live": live.MAX_BODY_BYTES},
+        limits={
+            "/predict": settings.max_upload_bytes,
+            "/step": settings.max_upload_bytes,
+            "/train/live": live.MAX_BODY_BYTES,
+        },
         default=settings.max_json_bytes,
     )
     app.add_middleware(AccessLogMiddleware)

@@ -154,3 +154,64 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         422: "The input is well-formed but not something cross_entropy accepts.",
     }.items()
 }
+
+
+# POST /step: the tutorial's five training lines on uploaded pictures.
+
+
+class WarningCode(BaseModel):
+    code: str = Field(description="A stable snake_case name for the warning.")
+    params: dict[str, Any] = Field(description="The values in the warning's sentence.")
+
+
+class StepAnswer(BaseModel):
+    """What `optimizer.zero_grad(); outputs = net(inputs); loss = criterion(outputs, labels);
+    loss.backward(); optimizer.step()` did, `steps` times on one batch, on a copy of the Net."""
+
+    losses: list[float | None] = Field(
+        description="steps + 1 batch losses on the same pictures: before the first step, then "
+        "after each step (F.cross_entropy in float64 on the Net's float32 outputs; null where "
+        "not finite)."
+    )
+    before: LossStages = Field(description="Every /loss stage of the first forward pass.")
+    after: LossStages = Field(
+        description="Every /loss stage after the last step: after.loss is losses[-1] (to the "
+        "last digit or so; after.torch_loss is exactly losses[-1])."
+    )
+    grad_logits: list[list[float | None]] = Field(
+        description="d loss / d outputs at the first step, N x 10, as autograd computed it "
+        "(float32): (softmax - one_hot) / N."
+    )
+    grads: dict[str, Any] = Field(
+        description='The gradients of fc3 at the first step: "fc3.weight" (10 x 84) = '
+        'grad_logits^T . activations, "fc3.bias" (10) = the column sums of grad_logits.'
+    )
+    activations: list[list[float]] = Field(
+        description="The 84 inputs of fc3 (the output of relu(fc2)) per picture, first pass."
+    )
+    grad_norms: dict[str, float | None] = Field(
+        description="The L2 norm of each parameter's gradient at the first step, keyed by the "
+        "state_dict names (conv1.weight, conv1.bias, ..., fc3.bias)."
+    )
+    update_norms: dict[str, float | None] = Field(
+        description="The L2 norm of each parameter's total change over all the steps (after the "
+        "first step alone it is lr x its gradient's norm: the momentum buffer starts as the "
+        "gradient)."
+    )
+    images: list[ImageResult] = Field(
+        description="Per picture, as /predict describes it; predicted_class is before the step."
+    )
+    classes: list[str]
+    lr: float
+    momentum: float
+    steps: int
+    init: Literal["served", "fresh"] = Field(
+        description="served: the app's weights; fresh: Net() after torch.manual_seed(seed)."
+    )
+    seed: int
+    criterion_mistake: str = Field(
+        description="What this torch raises for `loss = nn.CrossEntropyLoss(outputs, labels); "
+        "loss.backward()` on these outputs (the class called where an instance belongs)."
+    )
+    warnings: list[str] = Field(description="Why a value is null (the training diverged).")
+    warning_codes: list[WarningCode] = Field(description="The warnings, as codes and values.")

@@ -1,8 +1,9 @@
 """What the routes do, without HTTP: requests turned into loss stages and predictions."""
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import torch
@@ -11,6 +12,7 @@ from app.engine import InputError, Reduction, Stages, cross_entropy_stages
 from app.model import CLASSES
 from app.model.classifier import Classifier
 from app.model.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
+from app.training.step import criterion_mistake, fresh_net, norms, train_steps
 from app.web.arrays import to_tensor
 from app.web.schemas import LossRequest
 from app.web.serialize import stages_to_json
@@ -89,6 +91,10 @@ def parse_weight(value: Any, settings: Settings) -> torch.Tensor | None:
     return weight.to(torch.float64)
 
 
+# The tutorial's own names for two classes: classes = ('plane', 'car', 'bird', ...).
+TUTORIAL_NAMES = {"plane": CLASSES.index("airplane"), "car": CLASSES.index("automobile")}
+
+
 def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
     """Class names or indices, one per image; an empty label means "no label" for that image."""
     if len(labels) != count:
@@ -96,7 +102,7 @@ def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
             f"got {len(labels)} labels for {count} images: send one per image "
             "(an empty one for an image without a label), or none"
         )
-    names = {name: i for i, name in enumerate(CLASSES)}
+    names = {name: i for i, name in enumerate(CLASSES)} | TUTORIAL_NAMES
     indices: list[int | None] = []
     for i, label in enumerate(labels):
         text = label.strip().lower()
@@ -201,3 +207,99 @@ def describe(picture: Picture, predicted: int, label: int | None, target: int) -
         "target": target,
         "preview": preview_data_url(picture),
     }
+
+
+# POST /step: the tutorial's five training lines on the uploads, on a copy of the Net.
+
+Init = Literal["served", "fresh"]
+
+
+def step_labels(labels: Sequence[str] | None, count: int) -> list[int]:
+    """The true class of every image, required (a training step needs the truth); checked
+    before anything is decoded."""
+    got = len(labels or ())
+    if got != count:
+        raise RequestError(
+            f"got {got} label{'' if got == 1 else 's'} for {count} image{'' if count == 1 else 's'}"
+            ": a training step needs the true class of every image, so send one label per image",
+            code="step_labels_count",
+            labels=got,
+            images=count,
+        )
+    assert labels is not None
+    given = parse_labels(labels, count)
+    empty = [i for i, label in enumerate(given) if label is None]
+    if empty:
+        raise RequestError(
+            f"label {empty[0]} is empty: a training step needs the true class of every image",
+            code="step_label_empty",
+            index=empty[0],
+        )
+    return [label for label in given if label is not None]
+
+
+def step(
+    classifier: Classifier,
+    uploads: Sequence[Upload],
+    labels: Sequence[int],
+    lr: float,
+    momentum: float,
+    steps: int,
+    init: Init,
+    seed: int,
+) -> dict[str, Any]:
+    """Decode the uploads (already let through by admit) and run the five lines `steps` times
+    on them, from the served weights (never changed) or a fresh Net; every stage before and
+    after, the gradients of the first step and the size of the updates."""
+    pictures = [decode(u) for u in uploads]
+    batch = to_batch(pictures)
+    target = torch.tensor(labels, dtype=torch.int64)
+    net = fresh_net(seed).to(classifier.device) if init == "fresh" else classifier.net
+    with intra_op_threads(batch.numel()):
+        trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
+        before = cross_entropy_stages(trace.outputs_before, target)
+        after = cross_entropy_stages(trace.outputs_after, target)
+    grad_norms, update_norms = norms(trace.grads), norms(trace.updates)
+    warnings = step_warnings(trace.losses, grad_norms, update_norms, lr)
+    return {
+        "losses": trace.losses.numpy(),
+        "before": stages_to_json(before),
+        "after": stages_to_json(after),
+        "grad_logits": trace.grad_outputs.numpy(),
+        "grads": {name: trace.grads[name].numpy() for name in ("fc3.weight", "fc3.bias")},
+        "activations": trace.activations.numpy(),
+        "grad_norms": grad_norms,
+        "update_norms": update_norms,
+        "images": [
+            describe(picture, int(predicted), label, label)
+            for picture, predicted, label in zip(pictures, before.predicted, labels, strict=True)
+        ],
+        "classes": list(CLASSES),
+        "lr": lr,
+        "momentum": momentum,
+        "steps": steps,
+        "init": init,
+        "seed": seed,
+        "criterion_mistake": criterion_mistake(trace.outputs_before, target),
+        "warnings": [text for text, _ in warnings],
+        "warning_codes": [code for _, code in warnings],
+    }
+
+
+def step_warnings(
+    losses: torch.Tensor, grad_norms: dict[str, float], update_norms: dict[str, float], lr: float
+) -> list[tuple[str, dict[str, Any]]]:
+    """Why values of a /step answer are null: the training diverged (a learning rate too large).
+    Diverging is an answer, not an error."""
+    values = [*losses.tolist(), *grad_norms.values(), *update_norms.values()]
+    if all(map(math.isfinite, values)):
+        return []
+    bad = [k for k, loss in enumerate(losses.tolist()) if not math.isfinite(loss)]
+    step = bad[0] if bad else None  # losses[k] is the loss after step k
+    when = f"after step {step}" if step else "before the first step" if step == 0 else "by the end"
+    text = (
+        f"The loss or the weights are NaN or infinite {when} (null in this answer): training "
+        f"diverged. With lr {lr:g} each step overshoots, the weights grow until float32 "
+        "overflows; a smaller learning rate keeps them finite."
+    )
+    return [(text, {"code": "step_diverged", "params": {"step": step, "lr": lr}})]
