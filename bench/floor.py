@@ -1,13 +1,16 @@
-"""The floor: the same two endpoints doing only the unavoidable work, as plain code.
+"""The floor: the same endpoints doing only the unavoidable work, as plain code.
 
 POST /loss parses JSON with orjson, builds tensors with numpy and torch.from_numpy, runs
 F.cross_entropy and answers {"loss": ...}. POST /predict parses multipart, decodes each picture
 with Pillow to 32x32 RGB, normalises, runs the same Net on the same weights and answers the logits
-(and F.cross_entropy against the labels when labels are sent). No middleware, no validation beyond
-what the libraries do. The benchmarks serve this app and the project's app with the same uvicorn
-settings and report the project's throughput as a ratio of this one's.
+(and F.cross_entropy against the labels when labels are sent). POST /step decodes the same way,
+runs the tutorial's five lines `steps` times on a copy of the Net made for the request and
+answers {"losses": [...]} (before the first step, then after each). No middleware, no
+validation beyond what the libraries do. The benchmarks serve this app and the project's app with
+the same uvicorn settings and report the project's throughput as a ratio of this one's.
 """
 
+import copy
 import io
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ import torch.nn.functional as F
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from PIL import Image
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from torch import nn
 
 from app.model import CLASSES, MEAN, STD, Net, load_net
 from app.web.settings import get_settings
@@ -68,6 +72,35 @@ def decode(data: bytes) -> np.ndarray:
     return np.asarray(rgb)
 
 
+async def pictures_and_labels(form: FormData) -> tuple[torch.Tensor, list[int]]:
+    """The normalised (N, 3, 32, 32) batch of a multipart form's images, and its labels."""
+    images = [await f.read() for f in form.getlist("image") if isinstance(f, UploadFile)]
+    labels = [label_index(str(x)) for x in form.getlist("label")]
+    pixels = torch.from_numpy(np.stack([decode(b) for b in images])).permute(0, 3, 1, 2)
+    return (pixels.to(torch.float32) / 255.0 - MEAN) / STD, labels
+
+
+def five_lines(
+    net: Net, inputs: torch.Tensor, labels: torch.Tensor, lr: float, momentum: float, steps: int
+) -> list[float]:
+    """The tutorial's training lines `steps` times on a copy of `net`: the loss before each
+    step, and the one after the last."""
+    net = copy.deepcopy(net).requires_grad_(True)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    criterion = nn.CrossEntropyLoss()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        outputs = net(inputs)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        losses.append(criterion(net(inputs), labels).item())
+    return losses
+
+
 def create_floor_app(weights: Path | None = None) -> FastAPI:
     """The floor app, on the project's weights (APP_WEIGHTS) unless `weights` names others.
 
@@ -87,16 +120,21 @@ def create_floor_app(weights: Path | None = None) -> FastAPI:
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:
-        form = await request.form()
-        images = [await f.read() for f in form.getlist("image") if isinstance(f, UploadFile)]
-        labels = [label_index(str(x)) for x in form.getlist("label")]
-        pixels = torch.from_numpy(np.stack([decode(b) for b in images])).permute(0, 3, 1, 2)
+        batch, labels = await pictures_and_labels(await request.form())
         with torch.inference_mode():
-            batch = (pixels.to(torch.float32) / 255.0 - MEAN) / STD
             logits = net(batch)
             answer: dict[str, Any] = {"logits": logits.numpy()}
             if labels:
                 answer["loss"] = F.cross_entropy(logits, torch.tensor(labels)).item()
         return _json(answer)
+
+    @app.post("/step")
+    async def step(request: Request) -> Response:
+        form = await request.form()
+        batch, labels = await pictures_and_labels(form)
+        lr, momentum = float(str(form.get("lr", 0.001))), float(str(form.get("momentum", 0.9)))
+        steps = int(str(form.get("steps", 1)))
+        losses = five_lines(net, batch, torch.tensor(labels), lr, momentum, steps)
+        return _json({"losses": losses})
 
     return app

@@ -92,6 +92,25 @@ def test_floor_and_app_agree_on_predict(floor: TestClient, client: TestClient) -
     assert theirs["target_source"] == "labels"
 
 
+def test_floor_and_app_agree_on_step(floor: TestClient, client: TestClient) -> None:
+    """The floor runs the same five lines on its own copy of the same weights: the same losses,
+    for the benchmark's body (1 step) and for more steps with other options."""
+    pictures, _ = cifar_jpegs(4)
+    body = multipart_body(pictures)
+    headers = {"content-type": body.content_type}
+    ours = floor.post("/step", content=body.data, headers=headers).json()["losses"]
+    theirs = client.post("/step", content=body.data, headers=headers).json()["losses"]
+    assert len(ours) == 2 and ours[1] != ours[0]
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    files = [("image", (p.filename, p.data, "image/jpeg")) for p in pictures]
+    data = {"label": [p.label for p in pictures], "steps": "3", "lr": "0.01", "momentum": "0.5"}
+    ours = floor.post("/step", files=files, data=data).json()["losses"]
+    theirs = client.post("/step", files=files, data=data).json()["losses"]
+    assert len(ours) == 4 and ours == pytest.approx(theirs, rel=1e-5)
+    again = floor.post("/step", files=files, data=data).json()["losses"]
+    assert again == ours  # each request starts from the same weights
+
+
 def test_pictures_come_with_labels() -> None:
     pictures, source = cifar_jpegs(12)
     assert len(pictures) == 12 and source
