@@ -161,3 +161,21 @@ def test_the_criterion_mistake_is_what_this_torch_raises() -> None:
     assert criterion_mistake(outputs[:1], labels[:1]) == (
         "AttributeError: 'CrossEntropyLoss' object has no attribute 'backward'"
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_steps_on_the_gpu_match_the_cpu(gallery) -> None:
+    inputs, labels = gallery
+    net = served_net()
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        cpu = train_steps(net, inputs, labels, lr=0.01, momentum=0.9, steps=3)
+        gpu = train_steps(net.cuda(), inputs, labels, lr=0.01, momentum=0.9, steps=3)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    assert next(net.parameters()).is_cuda and gpu.losses.device.type == "cpu"
+    assert torch.allclose(gpu.losses, cpu.losses, rtol=1e-4)
+    assert torch.allclose(gpu.grad_outputs, cpu.grad_outputs, atol=1e-6)
+    assert all(torch.allclose(gpu.grads[k], g, rtol=1e-3, atol=1e-6) for k, g in cpu.grads.items())
