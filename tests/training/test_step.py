@@ -41,15 +41,19 @@ def tutorial_loop(state: dict, inputs, labels, lr, momentum, steps):
     start = {k: v.clone() for k, v in net.state_dict().items()}
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     criterion = nn.CrossEntropyLoss()
-    losses, first = [], None
+    losses: list[float] = []
+    first: list = []  # d loss / d outputs and every parameter's .grad, at the first step
     for _ in range(steps):
         optimizer.zero_grad()
         outputs = net(inputs)
         outputs.retain_grad()
         loss = criterion(outputs, labels)
         loss.backward()
-        if first is None:
-            first = (outputs.grad.clone(), {n: p.grad.clone() for n, p in net.named_parameters()})
+        if not first:
+            first = [
+                outputs.grad,
+                {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None},
+            ]
         optimizer.step()
         losses.append(loss.item())
     losses.append(criterion(net(inputs), labels).item())

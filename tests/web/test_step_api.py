@@ -54,18 +54,21 @@ def five_lines(net: nn.Module, inputs, labels, lr: float, momentum: float, steps
     start = {k: v.clone() for k, v in net.state_dict().items()}
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     criterion = nn.CrossEntropyLoss()
-    losses, first = [], None
+    losses: list[float] = []
+    first: dict = {}
     for _ in range(steps):
         optimizer.zero_grad()
         outputs = net(inputs)
         outputs.retain_grad()
         loss = criterion(outputs, labels)
         loss.backward()
-        if first is None:
+        if not first:
             first = {
                 "outputs": outputs.detach().clone(),
-                "grad_logits": outputs.grad.clone(),
-                "grads": {n: p.grad.clone() for n, p in net.named_parameters()},
+                "grad_logits": outputs.grad,
+                "grads": {
+                    n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None
+                },
             }
         optimizer.step()
         losses.append(loss.item())
@@ -160,7 +163,7 @@ def test_the_activations_are_the_inputs_of_fc3(client, random_weights: Path) -> 
     arrays = pictures(3, seed=2)
     net = TutorialNet()
     net.load_state_dict(torch.load(random_weights, weights_only=True))
-    inputs = {}
+    inputs: dict[str, torch.Tensor] = {}
     net.fc3.register_forward_hook(lambda _, args, out: inputs.setdefault("fc3", args[0]))
     with torch.no_grad():
         net(reference_batch(arrays))
