@@ -34,15 +34,15 @@ def served_net(seed: int = 1) -> Net:
     return net.requires_grad_(False)
 
 
-def tutorial_loop(state: dict, inputs, labels, lr, momentum, steps):
-    """The tutorial's loop, by hand: its Net, its optimizer and criterion, its five lines."""
-    net = TutorialNet()
-    net.load_state_dict(state)
+def tutorial_loop(net: nn.Module, inputs, labels, lr: float, momentum: float, steps: int) -> dict:
+    """The tutorial's loop by hand on `net` (changed in place), `steps` times on one batch: the
+    losses (before each step, then after the last), the first step's outputs and gradients,
+    the outputs after the last step and each parameter's total change."""
     start = {k: v.clone() for k, v in net.state_dict().items()}
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     criterion = nn.CrossEntropyLoss()
     losses: list[float] = []
-    first: list = []  # d loss / d outputs and every parameter's .grad, at the first step
+    first: dict = {}
     for _ in range(steps):
         optimizer.zero_grad()
         outputs = net(inputs)
@@ -50,15 +50,20 @@ def tutorial_loop(state: dict, inputs, labels, lr, momentum, steps):
         loss = criterion(outputs, labels)
         loss.backward()
         if not first:
-            first = [
-                outputs.grad,
-                {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None},
-            ]
+            first = {
+                "outputs": outputs.detach().clone(),
+                "grad_logits": outputs.grad,
+                "grads": {
+                    n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None
+                },
+            }
         optimizer.step()
         losses.append(loss.item())
-    losses.append(criterion(net(inputs), labels).item())
+    with torch.no_grad():
+        after = net(inputs)
+    losses.append(criterion(after, labels).item())
     updates = {k: v - start[k] for k, v in net.state_dict().items()}
-    return losses, first[0], first[1], updates
+    return {**first, "losses": losses, "after": after, "updates": updates}
 
 
 @pytest.mark.parametrize("steps", [1, 5])
@@ -67,16 +72,17 @@ def test_five_lines_match_the_tutorials_loop(gallery, steps, lr, momentum) -> No
     inputs, labels = gallery
     net = served_net()
     trace = train_steps(net, inputs, labels, lr=lr, momentum=momentum, steps=steps)
-    losses, grad_outputs, grads, updates = tutorial_loop(
-        net.state_dict(), inputs, labels, lr, momentum, steps
-    )
-    assert trace.losses.tolist() == pytest.approx(losses, rel=1e-5)
-    assert torch.allclose(trace.grad_outputs, grad_outputs, atol=1e-7)
+    tutorial = TutorialNet()
+    tutorial.load_state_dict(net.state_dict())
+    want = tutorial_loop(tutorial, inputs, labels, lr, momentum, steps)
+    assert trace.losses.tolist() == pytest.approx(want["losses"], rel=1e-5)
+    assert torch.allclose(trace.grad_outputs, want["grad_logits"], atol=1e-7)
     assert list(trace.grads) == list(net.state_dict())  # every parameter, state_dict names
-    for name, grad in grads.items():
+    for name, grad in want["grads"].items():
         assert torch.allclose(trace.grads[name], grad, rtol=1e-4, atol=1e-7), name
-        assert torch.allclose(trace.updates[name], updates[name], rtol=1e-3, atol=1e-7), name
-    expected = {name: grad.norm().item() for name, grad in grads.items()}
+        updated = want["updates"][name]
+        assert torch.allclose(trace.updates[name], updated, rtol=1e-3, atol=1e-7), name
+    expected = {name: grad.norm().item() for name, grad in want["grads"].items()}
     assert norms(trace.grads) == pytest.approx(expected, rel=1e-5)
 
 
