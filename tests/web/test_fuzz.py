@@ -81,6 +81,7 @@ def test_schema_covers_every_api_route(fuzz_app: FastAPI) -> None:
     assert set(schema.raw_schema["paths"]) == {
         "/loss",
         "/predict",
+        "/step",
         "/classes",
         "/model",
         "/health",

@@ -14,6 +14,7 @@ from PIL import Image
 
 from app.model import CLASSES
 from app.web import service
+from app.web.schemas import StepAnswer
 from app.web.settings import Settings
 from tests.conftest import build_app, image_bytes
 from tests.training.test_step import tutorial_loop
@@ -97,6 +98,7 @@ def test_step_is_the_tutorials_tutorial_loop(client, random_weights: Path, init,
     echoed = {k: body[k] for k in ("lr", "momentum", "steps", "init", "seed")}
     assert echoed == {"lr": lr, "momentum": 0.9, "steps": steps, "init": init, "seed": seed}
     assert body["warnings"] == [] and body["warning_codes"] == []
+    StepAnswer.model_validate(body)  # the answer is what /docs says it is
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.5])
@@ -196,6 +198,7 @@ def test_a_learning_rate_of_1000_diverges_and_that_is_an_answer(client) -> None:
         {"code": "step_diverged", "params": {"step": first_bad, "lr": 1000.0}}
     ]
     assert "diverged" in body["warnings"][0]
+    StepAnswer.model_validate(body)
 
 
 def test_one_picture_one_label(client) -> None:
