@@ -254,16 +254,17 @@ def step(
     pictures = [decode(u) for u in uploads]
     batch = to_batch(pictures)
     target = torch.tensor(labels, dtype=torch.int64)
-    net = fresh_net(seed).to(classifier.device) if init == "fresh" else classifier.net
     # One torch thread whatever the batch: the steps are many small kernels, and a second
     # thread that has to wait for a busy core stalls every one of them. On the 2-core
     # development machine under load, train_steps on 64 CIFAR-10 pictures for 20 steps took
     # 0.55-0.95 s with torch.set_num_threads(1) and 7-10 s with 2.
     with intra_op_threads(0):
+        net = fresh_net(seed).to(classifier.device) if init == "fresh" else classifier.net
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
         before = cross_entropy_stages(trace.outputs_before, target)
         after = cross_entropy_stages(trace.outputs_after, target)
-    grad_norms, update_norms = norms(trace.grads), norms(trace.updates)
+        grad_norms, update_norms = norms(trace.grads), norms(trace.updates)
+        mistake = criterion_mistake(trace.outputs_before, target)
     warnings = step_warnings(trace.losses, grad_norms, update_norms, lr)
     return {
         "losses": trace.losses.numpy(),
@@ -284,7 +285,7 @@ def step(
         "steps": steps,
         "init": init,
         "seed": seed,
-        "criterion_mistake": criterion_mistake(trace.outputs_before, target),
+        "criterion_mistake": mistake,
         "warnings": [text for text, _ in warnings],
         "warning_codes": [code for _, code in warnings],
     }
