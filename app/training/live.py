@@ -56,10 +56,15 @@ class LiveOptions:
     seed: int = 0
 
 
+# The global generator is the process's: one thread at a time seeds it and draws from it (a live
+# job's thread and a /step with init=fresh on the compute lane may both want it).
+_SEEDING = threading.Lock()
+
+
 def fresh_net(seed: int, device: torch.device) -> Net:
     """The tutorial's Net, initialised after torch.manual_seed(seed), leaving the global
     generator as it found it."""
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDING, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = Net()
     return net.to(device)

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 
 from app.model import Net
 
-# The global RNG and the warning filters are process-wide: one request at a time touches them.
-_PROCESS_STATE = threading.Lock()
+# The warning filters are the process's: one thread at a time changes them.
+_WARNING_FILTERS = threading.Lock()
 
 
 @dataclass
@@ -36,14 +36,6 @@ class StepTrace:
     activations: Tensor  # (N, 84): the inputs of fc3 at the first step
     grads: dict[str, Tensor]  # every parameter's .grad at the first step, by state_dict name
     updates: dict[str, Tensor]  # every parameter's total change, after - before
-
-
-def fresh_net(seed: int) -> Net:
-    """A freshly initialised Net, the one `torch.manual_seed(seed); net = Net()` gives, made
-    without disturbing the process's random number generator."""
-    with _PROCESS_STATE, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Net()
 
 
 def train_steps(
@@ -119,7 +111,7 @@ def criterion_mistake(outputs: Tensor, labels: Tensor) -> str:
     the class called where its instance should be. The arguments land in `weight` and
     `size_average` (torch/nn/modules/loss.py), so a batch of more than one label is asked for
     its truth value; one label makes a module, which has no backward()."""
-    with _PROCESS_STATE, warnings.catch_warnings():
+    with _WARNING_FILTERS, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the size_average deprecation notice
         try:
             loss = nn.CrossEntropyLoss(outputs.detach(), labels)

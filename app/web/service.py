@@ -12,7 +12,8 @@ from app.engine import InputError, Reduction, Stages, cross_entropy_stages
 from app.model import CLASSES
 from app.model.classifier import Classifier
 from app.model.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
-from app.training.step import criterion_mistake, fresh_net, norms, train_steps
+from app.training.live import fresh_net
+from app.training.step import criterion_mistake, norms, train_steps
 from app.web.arrays import to_tensor
 from app.web.schemas import LossRequest
 from app.web.serialize import stages_to_json
@@ -259,7 +260,7 @@ def step(
     # development machine under load, train_steps on 64 CIFAR-10 pictures for 20 steps took
     # 0.55-0.95 s with torch.set_num_threads(1) and 7-10 s with 2.
     with intra_op_threads(0):
-        net = fresh_net(seed).to(classifier.device) if init == "fresh" else classifier.net
+        net = fresh_net(seed, classifier.device) if init == "fresh" else classifier.net
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
         before = cross_entropy_stages(trace.outputs_before, target)
         after = cross_entropy_stages(trace.outputs_after, target)
