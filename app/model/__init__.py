@@ -3,7 +3,15 @@ uploaded pictures into that input. Imports only the engine."""
 
 from app.model.inputs import MEAN, SIZE, STD, normalize
 from app.model.net import CLASSES, INPUT_SHAPE, Net, architecture, parameter_count
-from app.model.weights import DeviceError, WeightsError, load_net, pick_device, sha256_file
+from app.model.weights import (
+    DeviceError,
+    NetCache,
+    WeightsError,
+    load_net,
+    net_from_bytes,
+    pick_device,
+    sha256_file,
+)
 
 __all__ = [
     "CLASSES",
@@ -13,9 +21,11 @@ __all__ = [
     "STD",
     "DeviceError",
     "Net",
+    "NetCache",
     "WeightsError",
     "architecture",
     "load_net",
+    "net_from_bytes",
     "normalize",
     "parameter_count",
     "pick_device",

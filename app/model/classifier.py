@@ -1,15 +1,17 @@
 """The served Net: where it runs, what is known about its weights, and its logits for a batch."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from app.model.net import CLASSES, Net, architecture, parameter_count
-from app.model.weights import load_net, pick_device, sha256_file
+from app.model.weights import NetCache, load_net, pick_device, sha256_file
+
+WeightsSource = Literal["shipped", "upload"]
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Classifier:
     weights: Path
     weights_sha256: str
     metrics: dict[str, Any] | None
+    source: WeightsSource = "shipped"  # the server's weights, or a request's upload
+    uploads: NetCache = field(default_factory=NetCache, repr=False)  # Nets of uploaded weights
 
     @classmethod
     def load(cls, weights: Path, device: str = "auto", metrics: Path | None = None) -> "Classifier":
@@ -33,6 +37,19 @@ class Classifier:
             json.loads(metrics.read_text()) if metrics is not None and metrics.is_file() else None
         )
         return cls(net, where, weights, digest, known)
+
+    def with_upload(self, data: bytes, filename: str, max_bytes: int) -> "Classifier":
+        """This classifier with the Net of uploaded weights instead (parsed once per file while
+        it stays in the cache); WeightsError for a file that is not the Net's state_dict."""
+        net, digest = self.uploads.get(data, self.device, filename, max_bytes)
+        return replace(
+            self,
+            net=net,
+            weights=Path(filename),
+            weights_sha256=digest,
+            metrics=None,
+            source="upload",
+        )
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, 3, 32, 32) normalised pictures -> (N, 10) logits on the CPU."""

@@ -131,7 +131,7 @@ def test_pickled_objects_are_not_loaded(tmp_path: Path) -> None:
     """A whole pickled module (torch.save(net)) needs arbitrary code to load: refused."""
     path = tmp_path / "whole.pth"
     torch.save(Net(), path)
-    with pytest.raises(WeightsError, match=r"whole\.pth: not a PyTorch weights file"):
+    with pytest.raises(WeightsError, match=r"whole\.pth: this is a whole pickled model"):
         load_net(path, CPU)
 
 
