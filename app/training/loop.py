@@ -156,11 +156,14 @@ def evaluate(
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         predicted = net(x).argmax(1).cpu()
-        truth = labels[start : start + EVAL_BATCH]
-        confusion += torch.bincount(
-            truth * len(CLASSES) + predicted, minlength=len(CLASSES) ** 2
-        ).view(len(CLASSES), len(CLASSES))
+        confusion += confusion_matrix(labels[start : start + EVAL_BATCH], predicted)
     return confusion
+
+
+def confusion_matrix(truth: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+    """(10, 10) int64 counts: row = true class, column = predicted class."""
+    classes = len(CLASSES)
+    return torch.bincount(truth * classes + predicted, minlength=classes**2).view(classes, classes)
 
 
 def accuracy(confusion: torch.Tensor) -> float:
