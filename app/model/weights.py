@@ -9,15 +9,14 @@ global. Everything else here only says what is wrong with a file in words a lear
 import hashlib
 import io
 import pickletools
-import threading
 import zipfile
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from app.engine import InputError
+from app.model.cache import Lru
 from app.model.net import Net
 
 # A torch.save zip file starts as every zip file's first entry does; torch.load tells the two
@@ -255,28 +254,16 @@ def _check_state(state: Mapping[str, torch.Tensor], net: Net, name: str) -> None
 class NetCache:
     """The last few Nets made from uploaded bytes, by the bytes' sha256: a page that sends the
     same file with every request parses it once. An optimisation only (each process has its
-    own). Not functools.lru_cache: the key is the digest, not the megabytes it is the digest of.
-    Refused files are not kept: parsing one again is bounded by the size cap."""
+    own). Refused files are not kept: parsing one again is bounded by the size cap."""
 
     def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._nets: OrderedDict[str, Net] = OrderedDict()
-        self._lock = threading.Lock()  # requests run on the event loop and the compute lane
+        self.nets: Lru[Net] = Lru(size)
 
     def get(self, data: bytes, device: torch.device, name: str, max_bytes: int) -> tuple[Net, str]:
         """The Net with the weights in `data`, and their sha256."""
         check_size(data, name, max_bytes)  # before hashing megabytes
         digest = hashlib.sha256(data).hexdigest()
-        with self._lock:
-            if digest in self._nets:
-                self._nets.move_to_end(digest)
-                return self._nets[digest], digest
-        net = net_from_bytes(data, device, name, max_bytes)
-        with self._lock:
-            self._nets[digest] = net
-            while len(self._nets) > self.size:
-                self._nets.popitem(last=False)
-        return net, digest
+        return self.nets.get(digest, lambda: net_from_bytes(data, device, name, max_bytes)), digest
 
 
 def sha256_file(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""JSON routes: /loss, /predict, /step, /classes, /model, /health."""
+"""JSON routes: /loss, /predict, /step, /evaluate, /classes, /model, /health."""
 
 from collections.abc import Callable
 from typing import Annotated, TypeVar
@@ -10,8 +10,16 @@ from app.engine import Reduction
 from app.model import CLASSES
 from app.web import pages, service
 from app.web.deps import ClassifierDep, SettingsDep
-from app.web.schemas import ERRORS, LossRequest, LossStages, PredictAnswer, StepAnswer
+from app.web.schemas import (
+    ERRORS,
+    EvaluateAnswer,
+    LossRequest,
+    LossStages,
+    PredictAnswer,
+    StepAnswer,
+)
 from app.web.serialize import OrjsonResponse
+from app.web.settings import Settings
 
 router = APIRouter()
 
@@ -40,6 +48,20 @@ INLINE_UPLOAD_BYTES = 64 * 1024
 # ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
 # 2 kB WebP can declare 40 million pixels, seconds of decoding that would stall every request).
 INLINE_UPLOAD_PIXELS = 256 * 256
+
+WEIGHTS_DOC = (
+    "Optional: your Net's weights, the file torch.save(net.state_dict(), PATH) writes (up to 2 "
+    "MB), loaded with torch.load(weights_only=True); not `weight`, the per-class loss weights."
+)
+Weights = Annotated[UploadFile | None, File(description=WEIGHTS_DOC)]
+
+
+def read_weights(part: UploadFile | None, settings: Settings) -> service.WeightsUpload:
+    """The `weights` part, in memory (the body cap keeps every part there), size-checked."""
+    if part is None:
+        return None
+    return service.weights_upload(part.filename, part.file.read(), settings)
+
 
 LOSS_BODY = {
     "required": True,
@@ -77,14 +99,21 @@ async def predict(
     ] = None,
     reduction: Annotated[Reduction, Form()] = "mean",
     label_smoothing: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0,
-    weight: Annotated[str | None, Form(description="JSON array of 10 class weights.")] = None,
+    weight: Annotated[
+        str | None,
+        Form(description="JSON array of 10 class weights; not `weights`, the Net's file."),
+    ] = None,
+    weights: Weights = None,
 ) -> OrjsonResponse:
+    upload = read_weights(weights, settings)
     files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
     uploads = service.admit(files, settings)  # headers read, nothing decoded
     pixels, size = sum(u.pixels for u in uploads), sum(u.size for u in uploads)
-    small = pixels <= INLINE_UPLOAD_PIXELS and size <= INLINE_UPLOAD_BYTES
-    args = (classifier, uploads, label, reduction, label_smoothing, weight, settings)
-    return OrjsonResponse(await compute(request, small, service.predict, *args))
+    # Uploaded weights are parsed off the loop: milliseconds of torch.load, unless cached.
+    small = pixels <= INLINE_UPLOAD_PIXELS and size <= INLINE_UPLOAD_BYTES and upload is None
+    args = (uploads, label, reduction, label_smoothing, weight, settings)
+    work = (classifier, upload, settings, service.predict, *args)
+    return OrjsonResponse(await compute(request, small, service.with_weights, *work))
 
 
 @router.get("/classes", summary="The CIFAR-10 classes, in label order")
@@ -143,13 +172,35 @@ async def step(
         service.Init, Form(description="served: the app's weights; fresh: a new Net, seeded.")
     ] = "served",
     seed: Annotated[int, Form(ge=0, le=2**32 - 1, description="torch.manual_seed for fresh.")] = 0,
+    weights: Weights = None,
 ) -> OrjsonResponse:
     """optimizer.zero_grad(); outputs = net(inputs); loss = criterion(outputs, labels);
     loss.backward(); optimizer.step(), `steps` times on the uploaded batch, with
     torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) and nn.CrossEntropyLoss(),
-    starting from the served weights (or a fresh Net), which never change."""
+    starting from the served weights, your `weights` file, or a fresh Net, which never change."""
+    upload = read_weights(weights, settings)
+    service.step_start(init, upload)
     files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
     labels = service.step_labels(label, len(files))  # checked before anything is decoded
     uploads = service.admit(files, settings)  # headers read, nothing decoded
-    args = (classifier, uploads, labels, lr, momentum, steps, init, seed)
-    return OrjsonResponse(await compute(request, False, service.step, *args))  # off the loop
+    args = (uploads, labels, lr, momentum, steps, init, seed)
+    work = (classifier, upload, settings, service.step, *args)
+    return OrjsonResponse(
+        await compute(request, False, service.with_weights, *work)
+    )  # off the loop
+
+
+@router.post(
+    "/evaluate",
+    summary="The Net's accuracy, confusion matrix and mean loss on the shipped test pictures",
+    response_model=EvaluateAnswer,
+    responses=ERRORS,
+)
+async def evaluate(
+    request: Request, classifier: ClassifierDep, settings: SettingsDep, weights: Weights = None
+) -> OrjsonResponse:
+    """The served Net, or the Net of your `weights` file, on the 1,000 test pictures the app
+    ships (the first 100 of each class of CIFAR-10's test set), computed off the event loop."""
+    upload = read_weights(weights, settings)
+    work = (classifier, upload, settings, service.evaluate)
+    return OrjsonResponse(await compute(request, False, service.with_weights, *work))

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits={
             "/predict": settings.max_upload_bytes,
             "/step": settings.max_upload_bytes,
+            "/evaluate": settings.max_upload_bytes,
             "/train/live": live.MAX_BODY_BYTES,
         },
         default=settings.max_json_bytes,

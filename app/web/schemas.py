@@ -1,6 +1,6 @@
 """Request and response shapes of the JSON API, with the examples /docs shows."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,6 +132,15 @@ class ImageResult(BaseModel):
     preview: str = Field(description="data:image/png;base64 URL of the 32x32 picture the Net saw.")
 
 
+WeightsSource = Annotated[
+    Literal["shipped", "upload"],
+    Field(description="Which weights ran: the app's (shipped) or the request's `weights` file."),
+]
+WeightsSha256 = Annotated[
+    str, Field(description="The sha256 of the weights file that ran (as /health names it).")
+]
+
+
 class PredictAnswer(LossStages):
     images: list[ImageResult]
     classes: list[str]
@@ -139,6 +148,22 @@ class PredictAnswer(LossStages):
         description="Where the targets came from: the labels sent, the predicted classes, or "
         "both (an empty label means: use the prediction for that image)."
     )
+    weights_source: WeightsSource
+    weights_sha256: WeightsSha256
+
+
+class EvaluateAnswer(BaseModel):
+    """A Net scored on the 1,000 test pictures the app ships (100 of each class)."""
+
+    test_accuracy: float = Field(description="The fraction of the pictures classified right.")
+    per_class_accuracy: dict[str, float] = Field(description="Per class: the fraction right.")
+    confusion_matrix: list[list[int]] = Field(
+        description="10 x 10 counts: row = true class, column = predicted class."
+    )
+    mean_loss: float = Field(description="F.cross_entropy of the Net's logits, mean reduction.")
+    test_images: int
+    weights_source: WeightsSource
+    weights_sha256: WeightsSha256
 
 
 class ErrorAnswer(BaseModel):
@@ -215,3 +240,5 @@ class StepAnswer(BaseModel):
     )
     warnings: list[str] = Field(description="Why a value is null (the training diverged).")
     warning_codes: list[WarningCode] = Field(description="The warnings, as codes and values.")
+    weights_source: WeightsSource
+    weights_sha256: WeightsSha256

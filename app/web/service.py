@@ -1,7 +1,7 @@
 """What the routes do, without HTTP: requests turned into loss stages and predictions."""
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -10,8 +10,11 @@ import torch
 
 from app.engine import InputError, Reduction, Stages, cross_entropy_stages
 from app.model import CLASSES
+from app.model.cache import Lru
 from app.model.classifier import Classifier
 from app.model.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
+from app.model.weights import check_size
+from app.training.evaluation import evaluate_subset
 from app.training.live import fresh_net
 from app.training.step import criterion_mistake, norms, train_steps
 from app.web.arrays import to_tensor
@@ -83,13 +86,36 @@ def parse_weight(value: Any, settings: Settings) -> torch.Tensor | None:
         return None
     if isinstance(value, str):  # multipart forms carry it as a JSON string
         try:
-            value = orjson.loads(value) if value.strip() else None
-        except orjson.JSONDecodeError:
-            raise RequestError("weight: expected a JSON array of numbers, one per class") from None
-        if value is None:
-            return None
+            return _form_weight(value, settings)
+        except InputError as exc:
+            raise with_hint(exc, WEIGHT_HINT) from None
     weight = to_tensor(value, "weight", max_values=settings.max_classes, max_dims=1)
     return weight.to(torch.float64)
+
+
+def _form_weight(value: str, settings: Settings) -> torch.Tensor | None:
+    try:
+        parsed = orjson.loads(value) if value.strip() else None
+    except orjson.JSONDecodeError:
+        raise RequestError("weight: expected a JSON array of numbers, one per class") from None
+    return None if parsed is None else parse_weight(parsed, settings)
+
+
+# The forms of /predict and /step take both: each one's errors name the other.
+WEIGHT_HINT = (
+    " (`weight` is the per-class loss weights, as in F.cross_entropy; a Net's state_dict file "
+    "goes in the file part `weights`)"
+)
+WEIGHTS_HINT = (
+    " (`weights` is a file of the Net's state_dict, as torch.save(net.state_dict(), PATH) "
+    "writes it; the per-class loss weights are the field `weight`)"
+)
+
+
+def with_hint(exc: InputError, hint: str) -> InputError:
+    """The same error (kind, code, params), its sentence followed by `hint`."""
+    exc.args = (f"{exc}{hint}",)
+    return exc
 
 
 # The tutorial's own names for two classes: classes = ('plane', 'car', 'bird', ...).
@@ -210,9 +236,72 @@ def describe(picture: Picture, predicted: int, label: int | None, target: int) -
     }
 
 
+# The `weights` file part of /predict, /step and /evaluate: the Net of a user's state_dict.
+
+WeightsUpload = tuple[str, bytes] | None  # (filename, bytes), or None for the served weights
+
+
+def weights_upload(filename: str | None, data: bytes, settings: Settings) -> WeightsUpload:
+    """The part as (filename, bytes), refused at once when over the cap (before it is hashed
+    or parsed)."""
+    name = f"weights ({filename or 'upload'})"
+    try:
+        check_size(data, name, settings.max_weights_bytes)
+    except InputError as exc:
+        raise with_hint(exc, WEIGHTS_HINT) from None
+    return (filename or "upload", data)
+
+
+def choose_net(classifier: Classifier, weights: WeightsUpload, settings: Settings) -> Classifier:
+    """The served classifier, or one with the uploaded weights' Net (torch.load with
+    weights_only=True: nothing in the file runs). Milliseconds of parsing: off the event loop."""
+    if weights is None:
+        return classifier
+    filename, data = weights
+    try:
+        return classifier.with_upload(data, f"weights ({filename})", settings.max_weights_bytes)
+    except InputError as exc:
+        raise with_hint(exc, WEIGHTS_HINT) from None
+
+
+def with_weights(
+    classifier: Classifier,
+    weights: WeightsUpload,
+    settings: Settings,
+    work: Callable[..., dict[str, Any]],
+    *args: Any,
+) -> dict[str, Any]:
+    """work(the chosen classifier, *args), the weights checked first, and which weights ran."""
+    chosen = choose_net(classifier, weights, settings)
+    answer = work(chosen, *args)
+    answer["weights_source"] = chosen.source
+    answer["weights_sha256"] = chosen.weights_sha256
+    return answer
+
+
+# Scores by the weights' sha256: the same weights always score the same (an optimisation only).
+_SCORES: Lru[dict[str, Any]] = Lru(16)
+
+
+def evaluate(classifier: Classifier) -> dict[str, Any]:
+    """POST /evaluate: the Net scored on the shipped 1,000 test pictures."""
+    with intra_op_threads(0):  # one torch thread: four small batches, a busy machine
+        return dict(_SCORES.get(classifier.weights_sha256, lambda: evaluate_subset(classifier.net)))
+
+
 # POST /step: the tutorial's five training lines on the uploads, on a copy of the Net.
 
 Init = Literal["served", "fresh"]
+
+
+def step_start(init: Init, weights: WeightsUpload) -> None:
+    """A fresh Net and a `weights` file are two starting points: one at a time."""
+    if init == "fresh" and weights is not None:
+        raise RequestError(
+            "init=fresh starts from a new Net, and a `weights` file was sent too: send init=served "
+            "to start from your weights, or leave the file out",
+            code="step_fresh_with_weights",
+        )
 
 
 def step_labels(labels: Sequence[str] | None, count: int) -> list[int]:

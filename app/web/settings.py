@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     # Decoding cost follows pixels, not bytes (a 2 kB WebP can declare 40 megapixels).
     max_request_pixels: int = 100_000_000
+    # An uploaded `weights` file (the Net's state_dict is 250 KB).
+    max_weights_bytes: int = 2 * 1024 * 1024
 
     log_json: bool = False
 
