@@ -82,6 +82,7 @@ def test_schema_covers_every_api_route(fuzz_app: FastAPI) -> None:
         "/loss",
         "/predict",
         "/step",
+        "/evaluate",
         "/classes",
         "/model",
         "/health",
