@@ -217,4 +217,76 @@ JS_MESSAGES: dict[str, str] = {
     "tr_trained_on": N_("Trained on"),
     "tr_torch": N_("PyTorch"),
     "tr_seed": N_("Random seed"),
+    # /train, the training step
+    "tp_picture": N_("Picture"),
+    "tp_guess": N_("The network's guess: set the true class."),
+    "tp_yours_n": N_("Your {n} pictures from the “Your images” page"),
+    "tp_yours_none": N_("Your pictures (none kept in this tab yet)"),
+    "tp_lr_invalid": N_("The learning rate must be a number above 0."),
+    "tp_max_diff": N_("largest difference {d}"),
+    "tp_check_logits": N_("autograd against (softmax − one-hot) / N"),
+    "tp_check_bias": N_("fc3.bias.grad against the column sums"),
+    "tp_check_weight": N_("fc3.weight.grad against the sum of the outer products"),
+    "tp_column_sums": N_("column sums of ∂loss/∂outputs"),
+    "tp_outer_sum": N_("fc3.weight.grad: the sum over the batch"),
+    "tp_outer_one": N_("Picture {i}: its outer product"),
+    "tp_fc3_inputs": N_("the 84 inputs of fc3"),
+    "tp_norm_axis": N_("L2 norm of the gradient (log scale)"),
+    "tp_before": N_("before the step"),
+    "tp_after": N_("after the step"),
+    "tp_p_true_before": N_("p(true class) before"),
+    "tp_p_true_after": N_("p(true class) after"),
+    "tp_pred_before": N_("Predicted before"),
+    "tp_pred_after": N_("Predicted after"),
+    "tp_loss_fell": N_("From {before} to {after}: one step against the gradient lowered the loss."),
+    "tp_loss_rose": N_(
+        "From {before} to {after}: the step overshot, the learning rate is too large for it."
+    ),
+    "tp_running": N_("Running {n} steps…"),
+    "tp_run_name": N_("lr {lr}, {n} steps"),
+    "tp_steps_axis": N_("steps taken"),
+    "tp_loss_axis": N_("loss on this batch (log scale)"),
+    "tp_v_overfit": N_(
+        "The loss fell from {first} to {last}: the network has memorised these pictures. That is "
+        "overfitting one batch, the standard sanity check: a model and training loop that cannot "
+        "do it have a bug."
+    ),
+    "tp_v_slow": N_(
+        "The loss fell from {first} to {last}, but is still far from 0: the steps are small. More "
+        "steps or a larger learning rate take it further."
+    ),
+    "tp_v_diverged": N_(
+        "Diverged: the loss was infinite or NaN after step {step}. The learning rate is far too "
+        "large: each step overshoots, and the weights grow until float32 overflows."
+    ),
+    "tp_v_unstable": N_(
+        "Unstable: the loss jumped to {peak} and ended at {last}. The learning rate is too large: "
+        "each step overshoots the minimum along the gradient and lands higher up the other side."
+    ),
+    "tp_v_rose": N_(
+        "The loss rose from {first} to {last}: the learning rate is too large for this batch."
+    ),
+    # /train, training from scratch
+    "tl_err_epochs": N_("A whole number from 1 to 20."),
+    "tl_err_batch": N_("A whole number from 1 to 512."),
+    "tl_err_lr": N_("A number above 0."),
+    "tl_starting": N_("Starting…"),
+    "tl_starting_slow": N_(
+        "Starting. The first run after the server starts also loads the pictures: a few seconds."
+    ),
+    "tl_not_started": N_("Not started"),
+    "tl_training": N_("Training…"),
+    "tl_progress": N_("step {step} of {total} · epoch {epoch} of {epochs} · {seconds} s"),
+    "tl_busy": N_("Another training job is running on this server; try again in {n} s."),
+    "tl_stopped": N_("Stopped after step {step}."),
+    "tl_ended": N_("The connection ended before the training did."),
+    "tl_done": N_("Done: {steps} steps in {seconds} s, test accuracy {acc}."),
+    "tl_cut": N_("The server's time limit for a job ended it early."),
+    "tl_step_axis": N_("step"),
+    "tl_loss_axis": N_("batch loss"),
+    "tl_chance_line": N_("ln 10 ≈ 2.303: a guess among 10 classes"),
+    "tl_untrained": N_("0 (untrained)"),
+    "tl_samples_untrained": N_("The softmax of the untrained Net."),
+    "tl_samples_epoch": N_("The softmax after epoch {epoch}."),
+    "tl_true_class": N_("true: {name}"),
 }

@@ -64,7 +64,13 @@ def _render(request: Request, template: str, page: str, **extra: Any) -> HTMLRes
     return response
 
 
-NAV = (("index", "/"), ("upload", "/upload"), ("sandbox", "/sandbox"), ("model", "/model"))
+NAV = (
+    ("index", "/"),
+    ("upload", "/upload"),
+    ("sandbox", "/sandbox"),
+    ("train", "/train"),
+    ("model", "/model"),
+)
 
 
 @router.get("/favicon.ico")
@@ -87,6 +93,23 @@ def upload(request: Request) -> HTMLResponse:
 @router.api_route("/sandbox", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def sandbox(request: Request) -> HTMLResponse:
     return _render(request, "sandbox.html", "sandbox")
+
+
+@router.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def train(request: Request) -> HTMLResponse:
+    classifier: Classifier = request.app.state.classifier
+    params = [(name, list(p.shape), p.numel()) for name, p in classifier.net.named_parameters()]
+    return _render(request, "train.html", "train", train_data=_train_data(), params=params)
+
+
+def _train_data() -> dict[str, Any]:
+    """What /train's script starts from: the tutorial's batch of four with the true class of
+    each, read from its file name, as on the explainer."""
+    batch = [
+        {"name": name, "url": asset_url(f"gallery/{name}"), "label": name.split("-")[0]}
+        for name in EXAMPLE_BATCH
+    ]
+    return {"batch": batch}
 
 
 def prefers_html(request: Request) -> bool:

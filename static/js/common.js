@@ -219,3 +219,56 @@ export function syncLangLinks() {
     a.setAttribute("href", u.pathname + u.search);
   }
 }
+
+/* The batch of /upload, kept for /train in this tab's sessionStorage (never on the server): the
+ * 32×32 PNG the network saw of each picture (the /predict answer's preview, which /step decodes
+ * to the very same pixels as the original), its file name, its true label (a class index, or
+ * null when none was set) and the class the network predicted. At most 64 pictures (about 4 kB
+ * each), and nothing is kept past BATCH_MAX_CHARS. */
+const BATCH_KEY = "ce-explainer.batch.v1";
+const BATCH_MAX_CHARS = 1000000;
+const PREVIEW = /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/;
+
+function classIndex(v) {
+  return Number.isInteger(v) && v >= 0 && v < CLASSES.length;
+}
+
+/** Keep a batch ([{name, preview, label, predicted}]); an empty one removes what was kept. */
+export function keepBatch(items) {
+  try {
+    const text = JSON.stringify(items.slice(0, 64));
+    if (!items.length || text.length > BATCH_MAX_CHARS) sessionStorage.removeItem(BATCH_KEY);
+    else sessionStorage.setItem(BATCH_KEY, text);
+  } catch (e) {
+    /* storage full or switched off: /train then offers the tutorial's batch only */
+  }
+}
+
+/** The batch kept by keepBatch, checked item by item; [] when there is none. */
+export function keptBatch() {
+  let items;
+  try {
+    items = JSON.parse(sessionStorage.getItem(BATCH_KEY) || "[]");
+  } catch (e) {
+    return [];
+  }
+  if (!Array.isArray(items)) return [];
+  return items.filter((it) => it && typeof it.name === "string" && typeof it.preview === "string" &&
+    PREVIEW.test(it.preview) && (it.label === null || classIndex(it.label)) && classIndex(it.predicted));
+}
+
+/** A data: URL's bytes as a Blob (fetch() may not read data: URLs under the page's CSP). */
+export function dataUrlBlob(url) {
+  const comma = url.indexOf(",");
+  const type = url.slice(5, url.indexOf(";"));
+  const bytes = base64Bytes(url.slice(comma + 1));
+  return new Blob([bytes], { type: type });
+}
+
+/** Base64 text to bytes. */
+export function base64Bytes(text) {
+  const raw = atob(text);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}

@@ -1,5 +1,5 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
-import { s, fmt, el, clear, postForm, className, CLASSES } from "./common.js";
+import { s, fmt, el, clear, postForm, className, CLASSES, keepBatch } from "./common.js";
 import { renderStages } from "./stages.js";
 const MAX = 64;
 const input = document.getElementById("file-input");
@@ -97,6 +97,7 @@ document.getElementById("clear-batch").addEventListener("click", () => {
   release(items);
   items = [];
   res = null;
+  keepBatch([]);
   render();
 });
 reduction.addEventListener("change", run);
@@ -119,6 +120,7 @@ function request(signal) {
 async function run() {
   if (!items.length) {
     res = null;
+    keepBatch([]);
     render();
     return;
   }
@@ -131,6 +133,8 @@ async function run() {
     if (mine !== serial) return;
     res = answer;
     setStatus("");
+    // For /train: the 32×32 pictures the network saw, with their labels, in this tab only.
+    keepBatch(items.map((it, k) => ({ name: it.name, preview: answer.images[k].preview, label: it.label === "" ? null : Number(it.label), predicted: CLASSES.indexOf(answer.images[k].predicted_class) })));
   } catch (e) {
     if (e.name === "AbortError") return;
     res = null;

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
-PAGES = ["/", "/upload", "/sandbox", "/model"]
+PAGES = ["/", "/upload", "/sandbox", "/train", "/model"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LOSS = '[data-testid="loss-value"]'
 

@@ -26,7 +26,7 @@ from tests.conftest import build_app
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 SHIPPED_METRICS = ROOT / "app" / "weights" / "cifar_net.json"
-PAGES = ["/", "/upload", "/sandbox", "/model"]
+PAGES = ["/", "/upload", "/sandbox", "/train", "/model"]
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -478,7 +478,7 @@ def test_module_links_refuse_what_they_cannot_hash(files: dict[str, str], error:
         link_modules({rel: source.encode() for rel, source in files.items()})
 
 
-@pytest.mark.parametrize("path", ["/", "/upload", "/sandbox"])
+@pytest.mark.parametrize("path", ["/", "/upload", "/sandbox", "/train"])
 def test_pages_answer_head(client: TestClient, path: str) -> None:
     r = client.head(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
