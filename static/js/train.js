@@ -622,6 +622,7 @@ function onEvent(name, text) {
     epochRow(s("tl_untrained"), d.test_accuracy, d.test_loss);
     renderSamples(d.samples, s("tl_samples_untrained"));
     setStatus(liveStatus, s("tl_training"));
+    form.dataset.state = "running";
   } else if (name === "progress") {
     Object.assign(job, { step: d.step, epoch: d.epoch, seconds: d.seconds });
     queueLosses(d.step - d.losses.length + 1, d.losses);
@@ -644,10 +645,11 @@ function onEvent(name, text) {
   }
 }
 
+/** idle, starting (the request is out) or running (the job has started). */
 function running(on) {
   startButton.disabled = on;
   stopButton.disabled = !on;
-  form.dataset.state = on ? "running" : "idle";
+  form.dataset.state = on ? "starting" : "idle";
 }
 
 async function startJob(options) {

@@ -29,6 +29,8 @@ READY = {
     " && document.querySelector('[data-role=lse]').textContent.length > 0",
     "/upload": "document.querySelectorAll('.gallery-item').length >= 20",
     "/sandbox": "document.querySelector('[data-testid=loss-value]')?.dataset.pending === 'false'",
+    "/train": "document.querySelector('[data-testid=fresh-loss]').dataset.value !== undefined"
+    " && document.querySelector('[data-chart=grad-norms].js-plotly-plot') !== null",
     "/model": "document.querySelectorAll('#arch-table tbody tr').length > 0"
     " && document.getElementById('model-status').textContent.length > 0"
     " && document.querySelectorAll('[data-figure]').length"
