@@ -23,7 +23,7 @@ from app.web.assets import load_assets
 from bench.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["/", "/upload", "/sandbox", "/model", "/docs"]
+PAGES = ["/", "/upload", "/sandbox", "/train", "/model", "/docs"]
 
 pytestmark = pytest.mark.wheel
 

@@ -286,6 +286,8 @@ JS_MESSAGES: dict[str, str] = {
     "tl_loss_axis": N_("batch loss"),
     "tl_chance_line": N_("ln 10 ≈ 2.303: a guess among 10 classes"),
     "tl_untrained": N_("0 (untrained)"),
+    "tl_epoch_axis": N_("epoch"),
+    "tl_acc_axis": N_("test accuracy"),
     "tl_samples_untrained": N_("The softmax of the untrained Net."),
     "tl_samples_epoch": N_("The softmax after epoch {epoch}."),
     "tl_true_class": N_("true: {name}"),

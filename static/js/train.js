@@ -604,12 +604,25 @@ function renderSamples(samples, caption) {
   }
 }
 
-function epochRow(label, acc, loss) {
+/** A row of the accuracy table, and the accuracy chart with it (epoch 0: the untrained Net). */
+function epochRow(epoch, label, acc, loss) {
   epochsBody.append(el("tr", null, [
     el("th", { scope: "row", text: label }),
     el("td", { text: (100 * acc).toFixed(1) + "%" }),
     el("td", { text: fmt(loss) }),
   ]));
+  job.accuracy.push([epoch, 100 * acc]);
+  plot(chart("live-acc"), [{
+    type: "scatter", mode: "lines+markers", x: job.accuracy.map((a) => a[0]), y: job.accuracy.map((a) => a[1]),
+    line: { color: color("softmax"), width: 2 }, marker: { size: 8 },
+    hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
+  }], {
+    height: 220,
+    margin: { t: 10, b: 44 },
+    xaxis: { title: { text: s("tl_epoch_axis") }, dtick: 1, range: [-0.2, job.epochs + 0.2] },
+    yaxis: { title: { text: s("tl_acc_axis") }, range: [0, Math.max(50, ...job.accuracy.map((a) => a[1] + 5))], ticksuffix: "%" },
+    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 10, y1: 10, line: { color: color("onehot"), dash: "dash", width: 2 } }],
+  });
 }
 
 function onEvent(name, text) {
@@ -619,7 +632,7 @@ function onEvent(name, text) {
     job.epochs = d.epochs;
     drawLossChart();
     progressLine(0, 1, 0);
-    epochRow(s("tl_untrained"), d.test_accuracy, d.test_loss);
+    epochRow(0, s("tl_untrained"), d.test_accuracy, d.test_loss);
     renderSamples(d.samples, s("tl_samples_untrained"));
     setStatus(liveStatus, s("tl_training"));
     form.dataset.state = "running";
@@ -627,7 +640,7 @@ function onEvent(name, text) {
     Object.assign(job, { step: d.step, epoch: d.epoch, seconds: d.seconds });
     queueLosses(d.step - d.losses.length + 1, d.losses);
   } else if (name === "epoch") {
-    epochRow(String(d.epoch), d.test_accuracy, d.test_loss);
+    epochRow(d.epoch, String(d.epoch), d.test_accuracy, d.test_loss);
     renderSamples(d.samples, s("tl_samples_epoch", { epoch: d.epoch }));
   } else if (name === "done") {
     job.finished = true;
@@ -654,7 +667,7 @@ function running(on) {
 
 async function startJob(options) {
   const abort = new AbortController();
-  job = { abort: abort, total: 1, epochs: options.epochs, pending: { x: [], y: [] }, timer: 0, lastDraw: 0, step: 0, epoch: 1, seconds: 0, finished: false };
+  job = { abort: abort, total: 1, epochs: options.epochs, pending: { x: [], y: [] }, accuracy: [], timer: 0, lastDraw: 0, step: 0, epoch: 1, seconds: 0, finished: false };
   const mine = job;
   clear(epochsBody);
   clear(samplesEl);

@@ -297,7 +297,7 @@ def test_predict_with_real_pictures(fuzz_app: FastAPI, body: dict[str, Any]) -> 
 
 # HTML pages, which the schema leaves out --------------------------------------------------------
 
-PAGES = ["/", "/upload", "/sandbox", "/docs"]
+PAGES = ["/", "/upload", "/sandbox", "/train", "/docs"]
 PROBE = '"><x-probe onload=1>'
 QUERY = st.dictionaries(
     st.sampled_from(["lang", "q", "image", "<x>", "lang[]"]),
