@@ -63,19 +63,26 @@ def served_net() -> Net:
     return net
 
 
-def five_lines(net: Net, inputs: torch.Tensor, labels: torch.Tensor, lr: float, steps: int):
+def five_lines(
+    net: Net, inputs: torch.Tensor, labels: torch.Tensor, lr: float, steps: int
+) -> tuple[list[float], dict[str, float]]:
     """The tutorial's loop on one batch, `steps` times: the loss before each step and after the
     last, and every parameter's gradient norm at the first step."""
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    losses, norms = [], {}
+    losses: list[float] = []
+    norms: dict[str, float] = {}
     for _ in range(steps):
         optimizer.zero_grad()
         outputs = net(inputs)
         loss = criterion(outputs, labels)
         loss.backward()
         if not norms:
-            norms = {name: float(p.grad.norm()) for name, p in net.named_parameters()}
+            norms = {
+                name: float(torch.linalg.vector_norm(p.grad))
+                for name, p in net.named_parameters()
+                if p.grad is not None
+            }
         optimizer.step()
         losses.append(loss.item())
     with torch.no_grad():
@@ -125,7 +132,7 @@ def test_five_lines_show_what_pytorch_computes(
         outputs = served_net()(inputs)
     with warnings.catch_warnings(), pytest.raises(RuntimeError) as raised:
         warnings.simplefilter("ignore")  # size_average is deprecated
-        nn.CrossEntropyLoss(outputs, labels)  # type: ignore[arg-type]
+        nn.CrossEntropyLoss(outputs, labels)
     assert page.inner_text("[data-role=mistake]") == f"RuntimeError: {raised.value}"
     # 4: the checks the page makes agree, and the gradient norms are torch's.
     assert page.locator(".line-card .verdict.ok").count() == 3
