@@ -30,6 +30,8 @@ from app.training.subset import load_subset
 from app.web.pages import EXAMPLE_BATCH
 from tests.browser.conftest import SHIPPED
 from tests.browser.test_browser import CJK, READY, SHOTS, load, until
+from tests.training.test_step import tutorial_loop
+from tests.training.test_train import TutorialNet
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +44,7 @@ POINTS = "Number(document.querySelector('[data-chart=live-loss]').dataset.points
 STATE = "document.getElementById('live-form').dataset.state"
 
 
-# --- The reference: the tutorial's loop in plain PyTorch ------------------------------------------
+# --- The reference: the tutorial's Net and loop in plain PyTorch ------------------------------
 
 
 def pixels(data: bytes) -> torch.Tensor:
@@ -53,41 +55,26 @@ def pixels(data: bytes) -> torch.Tensor:
     return (torch.from_numpy(rgb).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
 
 
-def served_net() -> Net:
-    net = Net()
+def served_net() -> nn.Module:
+    """The tutorial's own Net class with the weights the server uses."""
     if SHIPPED.is_file():
-        net.load_state_dict(torch.load(SHIPPED, weights_only=True))
+        state = torch.load(SHIPPED, weights_only=True)
     else:  # the server fixture's random weights
         torch.manual_seed(0)
-        net = Net()
+        state = Net().state_dict()
+    net = TutorialNet()
+    net.load_state_dict(state)
     return net
 
 
 def five_lines(
-    net: Net, inputs: torch.Tensor, labels: torch.Tensor, lr: float, steps: int
+    net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, lr: float, steps: int
 ) -> tuple[list[float], dict[str, float]]:
-    """The tutorial's loop on one batch, `steps` times: the loss before each step and after the
-    last, and every parameter's gradient norm at the first step."""
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    losses: list[float] = []
-    norms: dict[str, float] = {}
-    for _ in range(steps):
-        optimizer.zero_grad()
-        outputs = net(inputs)
-        loss = criterion(outputs, labels)
-        loss.backward()
-        if not norms:
-            norms = {
-                name: float(torch.linalg.vector_norm(p.grad))
-                for name, p in net.named_parameters()
-                if p.grad is not None
-            }
-        optimizer.step()
-        losses.append(loss.item())
-    with torch.no_grad():
-        losses.append(criterion(net(inputs), labels).item())
-    return losses, norms
+    """The tutorial's loop (tests/training/test_step.py) with its momentum, 0.9: the losses
+    before each step and after the last, and each parameter's gradient norm at the first step."""
+    done = tutorial_loop(net, inputs, labels, lr, 0.9, steps)
+    norms = {name: float(torch.linalg.vector_norm(g)) for name, g in done["grads"].items()}
+    return done["losses"], norms
 
 
 def tutorial_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +135,7 @@ def test_five_lines_show_what_pytorch_computes(
     assert shown(page, "step-loss-after") == pytest.approx(losses[1], abs=1e-5)
     # The loss at initialisation: torch.manual_seed(0); Net() on the same batch, about ln 10.
     torch.manual_seed(0)
-    fresh, _ = five_lines(Net(), inputs, labels, lr=0.001, steps=1)
+    fresh, _ = five_lines(TutorialNet(), inputs, labels, lr=0.001, steps=1)
     assert shown(page, "fresh-loss") == pytest.approx(fresh[0], abs=1e-5)
     assert fresh[0] == pytest.approx(LN10, abs=0.1)
 
@@ -289,7 +276,7 @@ def test_live_job_draws_its_curve_and_its_weights_load(open_page: Any, server: s
     with page.expect_download() as download:
         page.click("#live-download")
     path = download.value.path()
-    net = Net()
+    net = TutorialNet()  # the tutorial's code loads them
     net.load_state_dict(torch.load(path, weights_only=True))
     images, labels = load_subset("test")
     with torch.no_grad():

@@ -482,3 +482,27 @@ def test_module_links_refuse_what_they_cannot_hash(files: dict[str, str], error:
 def test_pages_answer_head(client: TestClient, path: str) -> None:
     r = client.head(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+
+
+def test_train_page_hands_its_script_the_tutorial_batch_and_lists_the_parameters(
+    client: TestClient,
+) -> None:
+    html = get(client, "/train?lang=zh-CN").text
+    found = re.search(r'<script type="application/json" id="train-data">(.*?)</script>', html, re.S)
+    assert found
+    batch = json.loads(found.group(1))["batch"]
+    # The tutorial's first test batch: cat, ship, ship, plane, each labelled by its file name.
+    assert [b["label"] for b in batch] == ["cat", "ship", "ship", "airplane"]
+    for b in batch:
+        assert b["url"] == asset_url(f"gallery/{b['name']}")
+        assert b["name"].startswith(b["label"] + "-")
+    # Line 1's table: every parameter of the tutorial's Net, by its state_dict name and shape.
+    rows = re.findall(r"<tr><th scope=\"row\"><code>([\w.]+)</code></th><td>([^<]*)</td>", html)
+    net = client.app.state.classifier.net  # type: ignore[attr-defined]
+    assert rows == [(n, " × ".join(map(str, p.shape))) for n, p in net.named_parameters()]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_links_the_training_page(client: TestClient, path: str) -> None:
+    html = get(client, path + "?lang=en").text
+    assert 'href="/train?lang=en"' in html
