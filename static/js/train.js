@@ -2,7 +2,7 @@
  * lines did to it, then many steps on the same batch, and the loss of a fresh Net. Train from
  * scratch: POST /train/live, its Server-Sent Events read from fetch() as they come. */
 import {
-  s, fmt, el, clear, fillDl, postForm, plot, classBars, color, className, CLASSES, FONT, MONO,
+  s, fmt, el, clear, postForm, plot, classBars, color, className, CLASSES, FONT, MONO,
   keptBatch, dataUrlBlob, base64Bytes,
 } from "./common.js";
 
@@ -80,7 +80,6 @@ const yoursInput = document.getElementById("source-yours");
 
 /** The batch: [{title, src, blob, label (class index)}], from the gallery or from /upload. */
 let batch = [];
-let source = "tutorial";
 let kept = [];
 let step = null; // the /step answer of one step
 let stepSerial = 0;
@@ -414,7 +413,6 @@ document.getElementById("many-clear").addEventListener("click", () => {
 });
 
 async function useSource(name) {
-  source = name;
   batch = name === "yours" ? yoursBatch() : await tutorialBatch();
   renderStrip();
   runs = [];
