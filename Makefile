@@ -9,7 +9,7 @@ PORT ?= 8000
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
-EPOCHS ?= 40
+EPOCHS ?= 160
 WEIGHTS ?= app/weights/cifar_net.pth
 
 BIN := $(VENV)/bin
