@@ -171,7 +171,9 @@ def test_step_buttons_overfit_one_batch_or_diverge(
     losses, _ = five_lines(served_net(), inputs, labels, lr=0.1, steps=50)
     page.click("[data-steps='50']")
     until(page, f"{verdict}.dataset.kind === 'bad'")
-    assert not all(map(math.isfinite, losses))  # torch diverges too
+    # torch blows up too: with the shipped weights lr 0.1 throws the loss up by orders of
+    # magnitude (to NaN or, once its ReLUs die, back to a constant guess's loss)
+    assert not all(map(math.isfinite, losses)) or max(losses) > 100 * losses[0]
     assert page.locator("[data-chart=many] .scatterlayer .trace").count() == 2
     assert watched.errors == [] and watched.foreign == []
 
