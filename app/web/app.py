@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/step": settings.max_upload_bytes,
             "/evaluate": settings.max_upload_bytes,
             "/train/live": live.MAX_BODY_BYTES,
+            "/model/figures": pages.FIGURES_MAX_BYTES,
         },
         default=settings.max_json_bytes,
     )

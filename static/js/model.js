@@ -1,6 +1,7 @@
 /* The model card: GET /model -> architecture table, headline numbers and training details;
  * the three figures come with the page. */
 import { s, el, clear, getJSON, drawFigure } from "./common.js";
+import { mountCards } from "./weights-views.js";
 const status = document.getElementById("model-status");
 
 function stat(name, text) {
@@ -72,6 +73,7 @@ for (const div of document.querySelectorAll("[data-figure]")) {
   drawFigure(div, JSON.parse(document.getElementById("figure-" + div.dataset.figure).textContent));
 }
 
+mountCards();
 start().catch((e) => {
   status.textContent = e.message;
   status.classList.add("error");

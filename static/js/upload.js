@@ -1,6 +1,8 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
 import { s, fmt, el, clear, postForm, className, CLASSES, keepBatch } from "./common.js";
 import { renderStages } from "./stages.js";
+import { mountWeights } from "./weights.js";
+import { compareTable, batchLoss } from "./weights-views.js";
 const MAX = 64;
 const input = document.getElementById("file-input");
 const zone = document.getElementById("dropzone");
@@ -17,6 +19,7 @@ const formulaEl = document.querySelector('[data-role="batch-formula"]');
 /** Each item: {file: Blob, name, src (URL to show), label: "" or class index as string, owned}. */
 let items = [];
 let res = null;
+let yours = null; // the /predict answer of the user's weights for the same form, or null
 let focus = 0;
 let abort = null;
 let serial = 0;
@@ -101,11 +104,12 @@ document.getElementById("clear-batch").addEventListener("click", () => {
   render();
 });
 reduction.addEventListener("change", run);
+const weights = mountWeights(run);
 smoothing.addEventListener("change", run);
 
 /** /predict with one label per picture: a class index, or empty where the network's own guess is
  * to be the target. */
-function request(signal) {
+function request() {
   const form = new FormData();
   for (const it of items) {
     form.append("image", it.file, it.name);
@@ -114,7 +118,7 @@ function request(signal) {
   const ls = Number(smoothing.value);
   form.append("reduction", reduction.value);
   form.append("label_smoothing", String(Number.isFinite(ls) ? ls : 0));
-  return postForm("/predict", form, signal);
+  return form;
 }
 
 async function run() {
@@ -129,9 +133,11 @@ async function run() {
   const mine = ++serial;
   setStatus(s("loading"));
   try {
-    const answer = await request(abort.signal);
+    const form = request();
+    const [answer, theirs] = await Promise.all([postForm("/predict", form, abort.signal), weights.post("/predict", form, abort.signal)]);
     if (mine !== serial) return;
     res = answer;
+    yours = theirs;
     setStatus("");
     // For /train: the 32×32 pictures the network saw, with their labels, in this tab only.
     keepBatch(items.map((it, k) => ({ name: it.name, preview: answer.images[k].preview, label: it.label === "" ? null : Number(it.label), predicted: CLASSES.indexOf(answer.images[k].predicted_class) })));
@@ -201,6 +207,7 @@ function renderList() {
       el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
       pics,
       facts,
+      res && yours ? compareTable(res, yours, k) : null,
       labelSelect(it, k),
       el("div", { class: "result-actions" }, res ? [show, remove] : [remove]),
     ]));
@@ -208,6 +215,7 @@ function renderList() {
 }
 
 function renderBatch() {
+  batchLoss(lossOut.parentElement, yours, reduction.value);
   const per = res.per_element_loss;
   const red = reduction.value;
   if (red === "none") {
