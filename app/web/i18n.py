@@ -300,13 +300,21 @@ JS_MESSAGES: dict[str, str] = {
     "weights_cap": N_("This file is {size}; the cap is {max}."),
     "weights_refused": N_("The server refused your weights file."),
     # By the `code` of a refusal (app/model/weights.py); the server's detail follows each.
-    "refused_weights_too_large": N_("The file is too large: the tutorial's network is about 250 KB."),
-    "refused_weights_unsafe": N_("The file would run code when loaded, so it was refused; nothing in it ran."),
-    "refused_weights_whole_model": N_("The file holds a whole pickled model: save net.state_dict() instead."),
+    "refused_weights_too_large": N_(
+        "The file is too large: the tutorial's network is about 250 KB."
+    ),
+    "refused_weights_unsafe": N_(
+        "The file would run code when loaded, so it was refused; nothing in it ran."
+    ),
+    "refused_weights_whole_model": N_(
+        "The file holds a whole pickled model: save net.state_dict() instead."
+    ),
     "refused_weights_not_state_dict": N_("The file is not a state_dict."),
     "refused_weights_keys": N_("The layers' names do not match the tutorial's network."),
     "refused_weights_shape": N_("A layer's shape does not match the tutorial's network."),
-    "refused_weights_dtype": N_("The weights are integers; the network needs floating-point weights."),
+    "refused_weights_dtype": N_(
+        "The weights are integers; the network needs floating-point weights."
+    ),
     "refused_weights_not_finite": N_("Some weights are NaN or infinite."),
     "refused_weights_unreadable": N_("The file could not be read as a saved state_dict."),
 }

@@ -133,8 +133,9 @@ def test_your_net_beside_ours_on_upload_and_model(
     assert number(page.inner_text(upload + '[data-card-stat="loss"]')) == pytest.approx(
         answer["mean_loss"], abs=1e-4
     )
-    assert page.get_attribute('[data-card="upload"]', "data-sha256") == hashlib.sha256(data).hexdigest()
-    assert page.get_attribute('[data-card="shipped"]', "data-sha256") != hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(data).hexdigest()
+    assert page.get_attribute('[data-card="upload"]', "data-sha256") == sha
+    assert page.get_attribute('[data-card="shipped"]', "data-sha256") != sha
     assert bool(CJK.search(page.inner_text("#weights-cards-h"))) == (lang == "zh-CN")
     # The shipped card (figures embedded by the server) stays as it is.
     assert page.locator("[data-figure].js-plotly-plot").count() >= 2
