@@ -47,6 +47,16 @@ export function sum(xs) {
   return xs.reduce((a, b) => a + (b === null ? NaN : b), 0);
 }
 
+/** Whether a value agrees with its reference: within 1e-9 relative, or both NaN (JSON null), which
+ * is agreement too: PyTorch gives NaN where the stages do. */
+export function agree(value, ref) {
+  const a = value === null || value === undefined ? NaN : value;
+  const b = ref === null || ref === undefined ? NaN : ref;
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return a === b;
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+}
+
 /** y_c * log p_c, with 0 * (-inf) taken as 0 the way PyTorch's masked sum does. */
 export function product(y, logp) {
   return y.map((v, c) => (v === 0 ? 0 : v * (logp[c] === null ? -Infinity : logp[c])));

@@ -1,7 +1,7 @@
 /* The sandbox: editable logits -> /loss on every edit (stale requests aborted) -> every stage.
  * State lives in the query string: z, t, T, ls, red, w (weights), p (probability target). */
 import {
-  s, fmt, pyNum, el, clear, fillDl, postJSON, plot, color, MONO, syncLangLinks, sum, product,
+  s, fmt, pyNum, el, clear, fillDl, postJSON, plot, color, MONO, syncLangLinks, sum, product, agree,
 } from "./common.js";
 const DEFAULT = { z: [2, 1, 0.1, -1.2, 0.5], t: 0, T: 1, ls: 0, red: "mean", w: null, p: null };
 const MIN_C = 2;
@@ -318,7 +318,7 @@ function render(res) {
   const loss = scalarLoss(res);
   const torchLoss = Array.isArray(res.torch_loss) ? res.torch_loss[0] : res.torch_loss;
   lossOut.textContent = fmt(loss, 6);
-  const same = typeof torchLoss === "number" && Math.abs(torchLoss - loss) <= 1e-9 * Math.max(1, Math.abs(loss));
+  const same = agree(torchLoss, loss);
   lossCheck.textContent = "F.cross_entropy = " + fmt(torchLoss, 6) + (same ? "  ✓ " + s("agree") : "  ✗ " + s("differ"));
   clear(warningsEl);
   for (const w of res.warnings || []) warningsEl.append(el("li", { text: w }));

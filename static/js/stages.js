@@ -1,8 +1,27 @@
 /* The stage-by-stage panel shared by the explainer and the upload page.
  * renderStages(res, i, ctx) fills it from a /loss or /predict answer for picture i.
  * ctx: { classes, targets, pictures: [{src, preview, title}], torchOne: number|null,
- *        onPick(i), reduction } */
-import { s, fmt, el, clear, fillDl, classBars, plot, color, className, MONO, FONT, sum, product } from "./common.js";
+ *        onPick(i), reduction, weight: [w_c]|undefined }
+ * The texts follow the target: one-hot (a class index) or spread (label smoothing, a probability
+ * target), shown by the elements' data-when="onehot" / "spread". */
+import { s, fmt, el, clear, fillDl, classBars, plot, color, className, MONO, FONT, sum, product, agree } from "./common.js";
+
+/** True when picture i's target row is not one-hot: every class then counts in the loss. */
+function isSpread(y) {
+  return y.filter((v) => v !== 0).length > 1 || y.some((v) => v !== 0 && v !== 1);
+}
+
+function showTexts(spread) {
+  for (const node of document.querySelectorAll("[data-when]")) {
+    if (!node.closest(".panel") || !node.closest(".stage-grid, .s-checks, .s-grad")) continue;
+    node.hidden = (node.dataset.when === "spread") !== spread;
+  }
+}
+
+/** −Σ w_c y_c log p_c: the loss of one picture from its target row (w = 1 without weights). */
+function fullSum(prod, w) {
+  return -sum(prod.map((v, c) => (w ? w[c] * v : v)));
+}
 
 function q(role) {
   return document.querySelector('[data-role="' + role + '"]');
@@ -93,7 +112,7 @@ function renderTable(res, i, ctx, target, y, prod) {
   sumRow.forEach((v) => tr.append(el("td", { text: v === null ? "" : fmt(v) })));
   foot.append(tr);
   const head = table.querySelector("th.c-onehot");
-  if (head) head.textContent = res.one_hot && !ctx.smoothed ? s("one_hot") : s("target_dist");
+  if (head) head.textContent = !ctx.spread ? s("one_hot") : s("target_dist");
 }
 
 function renderCharts(res, i, ctx, target, y, prod, loss) {
@@ -128,22 +147,41 @@ function renderCharts(res, i, ctx, target, y, prod, loss) {
   classBars(chart("s6"), labels, res.log_probs[i], "logp", target);
   classBars(chart("s7"), labels, y, "onehot", target, { xaxis: { range: [0, 1.3] } });
   classBars(chart("s8"), labels, prod, "product", target);
-  // Stage 9: the curve -log p with this picture on it.
+  // Stage 9: the curve -log p with this picture on it; with a spread target, every class with
+  // target mass on the curve and the loss (their weighted sum) as a dashed line.
   const xs = [];
   for (let k = 1; k <= 200; k++) xs.push(k / 200);
   const py = p[target];
-  plot(chart("s9"), [
-    { type: "scatter", mode: "lines", x: xs, y: xs.map((v) => -Math.log(v)), line: { color: color("nll"), width: 3 }, hoverinfo: "skip" },
-    {
+  const curve = { type: "scatter", mode: "lines", x: xs, y: xs.map((v) => -Math.log(v)), line: { color: color("nll"), width: 3 }, hoverinfo: "skip" };
+  const top = Math.max(5.5, Math.min(loss + 1, 40));
+  if (!ctx.spread && !ctx.weight) {
+    plot(chart("s9"), [curve, {
       type: "scatter", mode: "markers+text", x: [py], y: [loss], text: ["ℓ = " + fmt(loss)],
       textposition: py > 0.6 ? "top left" : "top right", textfont: { family: MONO, size: 14 },
       marker: { size: 14, color: color("nll"), line: { color: "#fff", width: 2 } },
       hovertemplate: "p = %{x:.6f}<br>ℓ = %{y:.6f}<extra></extra>",
-    },
-  ], {
+    }], {
+      height: 260,
+      xaxis: { title: { text: "p_y" }, range: [0, 1.02] },
+      yaxis: { title: { text: "−log p_y" }, range: [0, top] },
+    });
+    return;
+  }
+  const massed = y.map((v, c) => c).filter((c) => y[c] > 0 && p[c] !== null);
+  plot(chart("s9"), [curve, {
+    type: "scatter", mode: "markers", x: massed.map((c) => p[c]), y: massed.map((c) => -Math.log(p[c])),
+    customdata: massed.map((c) => labels[c]),
+    marker: { size: massed.map((c) => 6 + 12 * Math.sqrt(y[c])), color: color("nll"), line: { color: "#fff", width: 2 } },
+    hovertemplate: "%{customdata}<br>p = %{x:.6f}<br>−log p = %{y:.6f}<extra></extra>",
+  }], {
     height: 260,
-    xaxis: { title: { text: "p_y" }, range: [0, 1.02] },
-    yaxis: { title: { text: "−log p_y" }, range: [0, Math.max(5.5, Math.min(loss + 1, 40))] },
+    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: loss, y1: loss, line: { color: color("nll"), width: 2, dash: "dash" } }],
+    annotations: [{
+      xref: "paper", x: 1, y: loss, xanchor: "right", yanchor: "bottom", showarrow: false,
+      bgcolor: "rgba(255,255,255,0.9)", text: "ℓ = " + fmt(loss), font: { family: MONO, size: 14, color: color("nll") },
+    }],
+    xaxis: { title: { text: "p" }, range: [0, 1.02] },
+    yaxis: { title: { text: "−log p" }, range: [0, Math.max(top, Math.min(40, Math.max(...massed.map((c) => -Math.log(p[c]))) + 0.5))] },
   });
 }
 
@@ -193,32 +231,50 @@ function renderChecks(res, i, ctx, target, prod, loss) {
   const dl = q("checks");
   if (!dl) return;
   clear(dl);
-  const full = -sum(prod);
-  const shortcut = -res.log_probs[i][target];
+  const w = ctx.weight;
+  const wy = w ? w[target] : 1;
+  // The class-index shortcut holds for a one-hot target only: with a spread one every class
+  // counts, so it is shown as not applying rather than as a failure.
   const rows = [
-    [s("full_sum"), full, loss],
-    [s("shortcut"), shortcut, loss],
+    [w ? s("full_sum_w") : s("full_sum"), fullSum(prod, w), loss],
+    [w ? s("shortcut_w") : s("shortcut"), -wy * res.log_probs[i][target], ctx.spread ? undefined : loss],
   ];
   if (ctx.torchOne !== undefined && ctx.torchOne !== null) rows.push([s("torch_one"), ctx.torchOne, loss]);
   const per = res.per_element_loss;
-  if (typeof res.loss === "number" && typeof res.torch_loss === "number" && ctx.reduction === "mean" && !ctx.weighted) {
+  if (typeof res.loss === "number" && ctx.reduction === "mean" && !w) {
     rows.push([s("batch_mean"), sum(per) / per.length, res.torch_loss]);
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
-  } else if (typeof res.torch_loss === "number") {
+  } else if (res.torch_loss !== undefined && !Array.isArray(res.torch_loss)) {
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
   }
   for (const [label, value, ref] of rows) {
-    const same = typeof ref === "number" && Math.abs(value - ref) <= 1e-9 * Math.max(1, Math.abs(ref));
     dl.append(el("dt", { text: label }));
     dl.append(el("dd", { text: fmt(value, 6) }));
-    dl.append(el("dd", { class: "verdict " + (same ? "ok" : "bad"), text: same ? "✓ " + s("agree") : "✗ " + s("differ") }));
+    if (ref === undefined) {
+      dl.append(el("dd", { class: "verdict na", text: "— " + s("not_apply") }));
+      continue;
+    }
+    const same = agree(value, ref);
+    const nan = same && Number.isNaN(value === null ? NaN : value);
+    dl.append(el("dd", { class: "verdict " + (same ? "ok" : "bad"), text: same ? "✓ " + (nan ? s("agree_nan") : s("agree")) : "✗ " + s("differ") }));
   }
+}
+
+/** The picture's own F.cross_entropy (from a one-row /loss) arrived: redraw the checks only. */
+export function updateChecks(res, i, ctx) {
+  const target = ctx.targets[i];
+  const y = res.target_dist ? res.target_dist[i] : res.one_hot[i];
+  ctx.spread = isSpread(y);
+  renderChecks(res, i, ctx, target, product(y, res.log_probs[i]), res.per_element_loss[i]);
 }
 
 function renderGrad(res, i, ctx, y) {
   const labels = ctx.classes.map((n, c) => c + " " + className(n));
   const p = res.softmax[i];
-  const pmy = p.map((v, c) => v - y[c]);
+  // ∂ℓ/∂z_c of −Σ_k w_k y_k log p_k is (Σ_k w_k y_k) p_c − w_c y_c: p − y without weights.
+  const w = ctx.weight;
+  const wsum = w ? sum(y.map((v, c) => w[c] * v)) : 1;
+  const pmy = p.map((v, c) => wsum * v - (w ? w[c] : 1) * y[c]);
   const scale = ctx.reduction === "mean" ? (res.denominator || res.per_element_loss.length) : 1;
   const auto = res.grad ? res.grad[i].map((v) => (v === null ? NaN : v * scale)) : [];
   plot(chart("grad"), [
@@ -256,6 +312,8 @@ export function renderStages(res, i, ctx) {
   const y = res.target_dist ? res.target_dist[i] : res.one_hot[i];
   const prod = product(y, res.log_probs[i]);
   const loss = res.per_element_loss[i];
+  ctx.spread = isSpread(y);
+  showTexts(ctx.spread);
   renderPicker(ctx, i);
   renderFocus(res, i, ctx, target, loss);
   renderTable(res, i, ctx, target, y, prod);

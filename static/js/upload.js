@@ -1,6 +1,6 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
-import { s, fmt, el, clear, postForm, className, CLASSES, keepBatch } from "./common.js";
-import { renderStages } from "./stages.js";
+import { s, fmt, el, clear, postForm, postJSON, className, CLASSES, keepBatch } from "./common.js";
+import { renderStages, updateChecks } from "./stages.js";
 import { mountWeights } from "./weights.js";
 import { compareTable, batchLoss } from "./weights-views.js";
 const MAX = 64;
@@ -107,6 +107,11 @@ reduction.addEventListener("change", run);
 const weights = mountWeights(run);
 smoothing.addEventListener("change", run);
 
+function smoothingValue() {
+  const ls = Number(smoothing.value);
+  return Number.isFinite(ls) ? ls : 0;
+}
+
 /** /predict with one label per picture: a class index, or empty where the network's own guess is
  * to be the target. */
 function request() {
@@ -115,9 +120,8 @@ function request() {
     form.append("image", it.file, it.name);
     form.append("label", it.label);
   }
-  const ls = Number(smoothing.value);
   form.append("reduction", reduction.value);
-  form.append("label_smoothing", String(Number.isFinite(ls) ? ls : 0));
+  form.append("label_smoothing", String(smoothingValue()));
   return form;
 }
 
@@ -133,9 +137,11 @@ async function run() {
   const mine = ++serial;
   setStatus(s("loading"));
   try {
+    const sentSmoothing = smoothingValue();
     const form = request();
     const [answer, theirs] = await Promise.all([postForm("/predict", form, abort.signal), weights.post("/predict", form, abort.signal)]);
     if (mine !== serial) return;
+    answer.sentSmoothing = sentSmoothing;
     res = answer;
     yours = theirs;
     setStatus("");
@@ -242,16 +248,31 @@ function render() {
   focus = Math.min(focus, res.per_element_loss.length - 1);
   renderBatch();
   const t = targets();
-  renderStages(res, focus, {
+  const ctx = {
     classes: res.classes,
     targets: t,
     reduction: reduction.value,
-    smoothed: Number(smoothing.value) > 0,
     pickerKey: items.map((it) => it.name).join("|") + serial,
     pictures: res.images.map((im, k) => ({ src: items[k] ? items[k].src : null, preview: im.preview, title: (k + 1) + " · " + className(res.classes[t[k]]) })),
     onPick: (k) => {
       focus = k;
       render();
     },
-  });
+  };
+  renderStages(res, focus, ctx);
+  torchOne(res, focus, ctx);
+}
+
+/** The fifth route: PyTorch's F.cross_entropy on this picture's logits alone, asked of /loss. */
+async function torchOne(answer, k, ctx) {
+  const body = { logits: [answer.logits[k]], target: [ctx.targets[k]], label_smoothing: answer.sentSmoothing };
+  let one;
+  try {
+    one = await postJSON("/loss", body);
+  } catch (e) {
+    return; // the four other routes stand on their own
+  }
+  if (answer !== res || k !== focus) return;
+  ctx.torchOne = one.torch_loss;
+  updateChecks(answer, k, ctx);
 }
