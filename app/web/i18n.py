@@ -196,6 +196,11 @@ JS_MESSAGES: dict[str, str] = {
     "original": N_("original"),
     "empty_batch": N_("No pictures yet. Drop some above or click one in the gallery."),
     "label_none": N_("not set: use the prediction"),
+    "guess_note": N_(
+        "No true label: the target is the network's own guess, so this loss says how sure the "
+        "network is, not whether it is right. Set the true label to grade it. Softmax always "
+        "spreads 1 over the ten classes, even for a picture that belongs to none of them."
+    ),
     "not_image": N_("{name} is not an image."),
     "too_many": N_("At most {n} images at once."),
     "batch_formula_mean": N_("mean = ({terms}) / {n}"),

@@ -1,7 +1,7 @@
 /* The stage-by-stage panel shared by the explainer and the upload page.
  * renderStages(res, i, ctx) fills it from a /loss or /predict answer for picture i.
  * ctx: { classes, targets, pictures: [{src, preview, title}], torchOne: number|null,
- *        onPick(i), reduction, weight: [w_c]|undefined }
+ *        onPick(i), reduction, weight: [w_c]|undefined, guessed: [bool] (target = prediction) }
  * The texts follow the target: one-hot (a class index) or spread (label smoothing, a probability
  * target), shown by the elements' data-when="onehot" / "spread". */
 import { s, fmt, el, clear, fillDl, classBars, plot, color, className, MONO, FONT, sum, product, agree } from "./common.js";
@@ -86,6 +86,7 @@ function renderFocus(res, i, ctx, target, loss) {
     [s("loss"), fmt(loss), { class: "mono" }],
   ]);
   box.append(facts);
+  if (ctx.guessed && ctx.guessed[i]) box.append(el("p", { class: "note", text: s("guess_note") }));
 }
 
 function renderTable(res, i, ctx, target, y, prod) {

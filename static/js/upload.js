@@ -196,6 +196,7 @@ function renderList() {
         facts.append(el("dd", { text: b, class: r === 2 ? "mono" : null }));
       });
     }
+    const guessed = info && (info.label === null || info.label === undefined);
     const remove = el("button", { type: "button", class: "button button-quiet", text: s("remove") });
     remove.addEventListener("click", () => {
       release([it]);
@@ -214,6 +215,7 @@ function renderList() {
       pics,
       facts,
       res && yours ? compareTable(res, yours, k) : null,
+      guessed ? el("p", { class: "note", text: s("guess_note") }) : null,
       labelSelect(it, k),
       el("div", { class: "result-actions" }, res ? [show, remove] : [remove]),
     ]));
@@ -252,6 +254,7 @@ function render() {
     classes: res.classes,
     targets: t,
     reduction: reduction.value,
+    guessed: res.images.map((im) => im.label === null || im.label === undefined),
     pickerKey: items.map((it) => it.name).join("|") + serial,
     pictures: res.images.map((im, k) => ({ src: items[k] ? items[k].src : null, preview: im.preview, title: (k + 1) + " · " + className(res.classes[t[k]]) })),
     onPick: (k) => {

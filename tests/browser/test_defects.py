@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser import LOSS, load, until
+from tests.browser.test_browser import LOSS, load, picture, until
 
 pytestmark = pytest.mark.browser
 
+PNG = picture("PNG", (60, 120, 230))
 RESULTS = "document.getElementById('upload-loss').textContent.trim().length > 0"
 
 
@@ -59,4 +60,22 @@ def test_nan_from_both_is_agreement(open_page: Any, server: str) -> None:
     assert page.inner_text(LOSS) == "NaN"
     check = page.inner_text("#loss-check")
     assert "NaN" in check and "✓" in check and "✗" not in check
+    assert watched.errors == [] and watched.foreign == []
+
+
+def test_a_loss_without_a_true_label_is_not_a_grade(open_page: Any, server: str) -> None:
+    """Item 5: with no true label the target is the prediction; the page says the loss is not a
+    grade and invites the learner to set the label, on the card and beside the stages."""
+    watched = open_page()
+    page = load(watched, server, "/upload")
+    page.set_input_files(
+        "#file-input", [{"name": "sky.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    until(page, RESULTS)
+    for where in (".result", "[data-role=focus]"):
+        note = page.inner_text(where + " .note")
+        assert "not whether it is right" in note and "none of them" in note
+    page.select_option("#label-0", "3")
+    until(page, "document.querySelector('.result .note') === null")
+    assert page.locator("[data-role=focus] .note").count() == 0
     assert watched.errors == [] and watched.foreign == []
