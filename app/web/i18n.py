@@ -202,7 +202,13 @@ JS_MESSAGES: dict[str, str] = {
         "spreads 1 over the ten classes, even for a picture that belongs to none of them."
     ),
     "not_image": N_("{name} is not an image."),
-    "too_many": N_("At most {n} images at once."),
+    "too_many_kept": N_("At most {n} images at once: the first {n} are kept, {dropped} left out."),
+    "heic": N_(
+        "{name} is HEIC, which this server does not read: choose “Most Compatible” in the "
+        "iPhone's camera settings, or share the photo as JPEG."
+    ),
+    "smoothing_range": N_("Label smoothing is a number from 0 to 1."),
+    "done": N_("Pictures run: {n}."),
     "batch_formula_mean": N_("mean = ({terms}) / {n}"),
     "batch_formula_sum": N_("sum = {terms}"),
     "picture_n": N_("Picture {i}"),

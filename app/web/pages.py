@@ -88,7 +88,12 @@ def index(request: Request) -> HTMLResponse:
 @router.api_route("/upload", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def upload(request: Request) -> HTMLResponse:
     gallery = [(name.split("-")[0], asset_url(f"gallery/{name}")) for name in GALLERY]
-    return _render(request, "upload.html", "upload", gallery=gallery)
+    settings = request.app.state.settings
+    limits = {
+        "images": settings.max_images,
+        "megapixels": settings.max_image_pixels // 1_000_000,
+    }
+    return _render(request, "upload.html", "upload", gallery=gallery, limits=limits)
 
 
 @router.api_route("/sandbox", methods=["GET", "HEAD"], response_class=HTMLResponse)

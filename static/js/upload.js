@@ -23,11 +23,22 @@ let yours = null; // the /predict answer of the user's weights for the same form
 let focus = 0;
 let abort = null;
 let serial = 0;
+/** A refusal that must outlive the run it came with (too many files, a HEIC photo). */
+let notice = "";
+const smoothingError = document.getElementById("smoothing-error");
+const batchPanel = document.getElementById("batch-h").closest("section");
+const STORE = "upload-batch";
 
 function setStatus(text, isError) {
   statusEl.textContent = text;
   statusEl.classList.toggle("error", Boolean(isError));
   statusEl.hidden = !text;
+}
+
+/** Bring an element into view if it is not (no smooth scrolling: it moves under the reader). */
+function reveal(node) {
+  const box = node.getBoundingClientRect();
+  if (box.top < 0 || box.top > window.innerHeight - 80) node.scrollIntoView({ block: "start" });
 }
 
 function release(list_) {
@@ -42,24 +53,33 @@ function addItems(newItems, replace) {
   const room = MAX - items.length;
   if (newItems.length > room) {
     release(newItems.slice(room));
+    notice = s("too_many_kept", { n: MAX, dropped: newItems.length - room });
     newItems = newItems.slice(0, room);
-    setStatus(s("too_many", { n: MAX }), true);
   }
   items = items.concat(newItems);
   focus = Math.max(0, items.length - newItems.length);
-  run();
+  run(true);
 }
 
 function fromFiles(files) {
   const picked = [];
+  notice = "";
   for (const f of files) {
+    // HEIC/HEIF (what iPhones send) is not read by the server: say so before sending it.
+    if (/^image\/hei[cf]/.test(f.type) || /\.hei[cf]$/i.test(f.name)) {
+      notice = s("heic", { name: f.name });
+      continue;
+    }
     if (f.type && !f.type.startsWith("image/")) {
       setStatus(s("not_image", { name: f.name }), true);
       continue;
     }
-    picked.push({ file: f, name: f.name, src: URL.createObjectURL(f), label: "", owned: true });
+    const it = { file: f, name: f.name, src: URL.createObjectURL(f), label: "", owned: true };
+    keepData(it);
+    picked.push(it);
   }
   if (picked.length) addItems(picked, !addMode.checked);
+  else if (notice) setStatus(notice, true);
 }
 
 input.addEventListener("change", () => {
@@ -83,18 +103,32 @@ zone.addEventListener("drop", (e) => {
 window.addEventListener("dragover", (e) => e.preventDefault());
 window.addEventListener("drop", (e) => e.preventDefault());
 
-for (const button of document.querySelectorAll(".gallery-item")) {
+async function galleryItem(button) {
+  const r = await fetch(button.dataset.src);
+  const blob = await r.blob();
+  const label = String(CLASSES.indexOf(button.dataset.class));
+  return { file: blob, name: button.dataset.name, src: button.dataset.src, label: label, owned: false };
+}
+
+const galleryButtons = Array.from(document.querySelectorAll(".gallery-item"));
+for (const button of galleryButtons) {
   button.addEventListener("click", async () => {
+    notice = "";
     try {
-      const r = await fetch(button.dataset.src);
-      const blob = await r.blob();
-      const label = String(CLASSES.indexOf(button.dataset.class));
-      addItems([{ file: blob, name: button.dataset.name, src: button.dataset.src, label: label, owned: false }], !addMode.checked);
+      addItems([await galleryItem(button)], !addMode.checked);
     } catch (e) {
       setStatus(s("offline"), true);
     }
   });
 }
+document.getElementById("run-gallery").addEventListener("click", async () => {
+  notice = "";
+  try {
+    addItems(await Promise.all(galleryButtons.map(galleryItem)), true);
+  } catch (e) {
+    setStatus(s("offline"), true);
+  }
+});
 
 document.getElementById("clear-batch").addEventListener("click", () => {
   release(items);
@@ -103,9 +137,30 @@ document.getElementById("clear-batch").addEventListener("click", () => {
   keepBatch([]);
   render();
 });
-reduction.addEventListener("change", run);
-const weights = mountWeights(run);
-smoothing.addEventListener("change", run);
+reduction.addEventListener("change", () => run());
+const weights = mountWeights(() => run());
+smoothing.addEventListener("change", () => {
+  if (smoothingValid()) run();
+});
+
+/** Label smoothing is a number in [0, 1]: anything else is marked on the field, not sent, and the
+ * views of the last answer are cleared rather than left standing beside it. */
+function smoothingValid() {
+  const raw = smoothing.value.trim();
+  const ls = Number(raw);
+  const ok = raw === "" || (Number.isFinite(ls) && ls >= 0 && ls <= 1) && smoothing.validity.valid;
+  smoothing.setAttribute("aria-invalid", String(!ok));
+  smoothingError.hidden = ok;
+  smoothingError.textContent = ok ? "" : s("smoothing_range");
+  if (!ok) {
+    setStatus(s("smoothing_range"), true);
+    if (abort) abort.abort();
+    serial++;
+    res = null;
+    render();
+  }
+  return ok;
+}
 
 function smoothingValue() {
   const ls = Number(smoothing.value);
@@ -125,17 +180,20 @@ function request() {
   return form;
 }
 
-async function run() {
+async function run(userAdded) {
+  save();
   if (!items.length) {
     res = null;
     keepBatch([]);
     render();
     return;
   }
+  if (!smoothingValid()) return;
   if (abort) abort.abort();
   abort = new AbortController();
   const mine = ++serial;
   setStatus(s("loading"));
+  if (userAdded) reveal(batchPanel); // the progress and then the results show where they appear
   try {
     const sentSmoothing = smoothingValue();
     const form = request();
@@ -144,9 +202,12 @@ async function run() {
     answer.sentSmoothing = sentSmoothing;
     res = answer;
     yours = theirs;
-    setStatus("");
     // For /train: the 32×32 pictures the network saw, with their labels, in this tab only.
     keepBatch(items.map((it, k) => ({ name: it.name, preview: answer.images[k].preview, label: it.label === "" ? null : Number(it.label), predicted: CLASSES.indexOf(answer.images[k].predicted_class) })));
+    // The status stays filled: a screen reader hears that the run ended and what it gave.
+    let done = s("done", { n: items.length });
+    if (!Array.isArray(res.loss)) done += " " + s("mean_loss") + " " + fmt(res.loss) + ".";
+    setStatus(notice ? notice + " " + done : done, Boolean(notice));
   } catch (e) {
     if (e.name === "AbortError") return;
     res = null;
@@ -208,6 +269,9 @@ function renderList() {
     show.addEventListener("click", () => {
       focus = k;
       render();
+      const box = document.querySelector('[data-role="focus"]');
+      box.scrollIntoView({ block: "start" });
+      box.focus({ preventScroll: true });
     });
     const meta = info ? info.format + " · " + info.original_size.join("×") : "";
     list.append(el("li", { class: "result" + (k === focus ? " is-focus" : "") }, [
@@ -279,3 +343,58 @@ async function torchOne(answer, k, ctx) {
   ctx.torchOne = one.torch_loss;
   updateChecks(answer, k, ctx);
 }
+
+/* The batch outlives a language switch or a reload in this tab: gallery pictures by URL, files as
+ * data URLs while they fit sessionStorage (a few MB); what does not fit is left out, with a note. */
+function save() {
+  const kept = items.map((it) => ({ name: it.name, label: it.label, src: it.owned ? it.data || null : it.src }));
+  const state = { items: kept.filter((it) => it.src), smoothing: smoothing.value, reduction: reduction.value };
+  try {
+    sessionStorage.setItem(STORE, JSON.stringify(state));
+  } catch (e) {
+    /* over the quota: the batch is not kept */
+  }
+}
+
+function blobFromDataUrl(url) {
+  const [head, body] = url.split(",");
+  const bytes = Uint8Array.from(atob(body), (ch) => ch.charCodeAt(0));
+  return new Blob([bytes], { type: head.slice(5).split(";")[0] });
+}
+
+async function restore() {
+  let state = null;
+  try {
+    state = JSON.parse(sessionStorage.getItem(STORE) || "null");
+  } catch (e) {
+    state = null;
+  }
+  if (!state || !state.items || !state.items.length) return;
+  smoothing.value = state.smoothing || "0";
+  reduction.value = state.reduction || "mean";
+  const back = [];
+  for (const it of state.items) {
+    if (it.src.startsWith("data:")) {
+      const file = blobFromDataUrl(it.src);
+      back.push({ file: file, name: it.name, src: URL.createObjectURL(file), label: it.label, owned: true, data: it.src });
+    } else {
+      const r = await fetch(it.src);
+      back.push({ file: await r.blob(), name: it.name, src: it.src, label: it.label, owned: false });
+    }
+  }
+  items = back;
+  run();
+}
+
+/** Read a dropped file as a data URL for save(), if it is small enough to keep. */
+function keepData(it) {
+  if (!it.owned || it.file.size > 1_500_000) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    it.data = String(reader.result);
+    save();
+  };
+  reader.readAsDataURL(it.file);
+}
+
+restore().catch(() => setStatus(s("offline"), true));

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser import LOSS, load, picture, until
+from tests.browser.test_browser import CJK, LOSS, load, picture, until
 
 pytestmark = pytest.mark.browser
 
@@ -78,4 +78,102 @@ def test_a_loss_without_a_true_label_is_not_a_grade(open_page: Any, server: str)
     page.select_option("#label-0", "3")
     until(page, "document.querySelector('.result .note') === null")
     assert page.locator("[data-role=focus] .note").count() == 0
+    assert watched.errors == [] and watched.foreign == []
+
+
+def in_view(page: Any, selector: str) -> bool:
+    return page.eval_on_selector(
+        selector,
+        "e => { const b = e.getBoundingClientRect(); return b.top >= -1 && b.top < innerHeight; }",
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 900)])
+def test_upload_results_come_into_view(
+    open_page: Any, server: str, width: int, height: int
+) -> None:
+    """Item 7: a tap on a gallery picture brings the progress and the results into view, the
+    status keeps saying what happened, and "→ Picture 2" shows its panel."""
+    watched = open_page(width=width)
+    page = watched.page
+    page.set_viewport_size({"width": width, "height": height})
+    load(watched, server, "/upload")
+    run_gallery_picture(page, 3)
+    until(page, "document.querySelectorAll('.result dd').length >= 3")
+    assert in_view(page, ".result")
+    assert "1" in page.inner_text("#upload-status")
+    page.check("#add-mode")
+    page.locator(".gallery-item").nth(5).click()
+    until(page, "document.querySelectorAll('.result dd').length >= 6")
+    page.locator(".result:nth-child(2) .result-actions button").first.click()
+    until(page, "document.querySelector('[data-role=focus]').dataset.picture === '1'")
+    assert in_view(page, "[data-role=focus]")
+    assert watched.errors == [] and watched.foreign == []
+
+
+def test_65_files_say_what_was_kept_and_the_gallery_runs_at_once(
+    open_page: Any, server: str
+) -> None:
+    """Item 11: 65 files keep 64 and say so after the run; one button runs the whole gallery."""
+    watched = open_page()
+    page = load(watched, server, "/upload")
+    files = [{"name": f"p{k}.png", "mimeType": "image/png", "buffer": PNG} for k in range(65)]
+    page.set_input_files("#file-input", files)
+    until(page, "document.querySelectorAll('.result dd').length === 64 * 3")
+    assert "64" in page.inner_text("#upload-status") and "1" in page.inner_text("#upload-status")
+    page.click("#run-gallery")
+    until(page, "document.querySelectorAll('.result dd').length === 20 * 3")
+    assert page.locator(".result .note").count() == 0  # every gallery picture is labelled
+    assert watched.errors == [] and watched.foreign == []
+
+
+def test_switching_language_keeps_the_batch(open_page: Any, server: str) -> None:
+    """Item 12: the batch, its labels and options survive a language switch."""
+    watched = open_page()
+    page = load(watched, server, "/upload")
+    page.set_input_files("#file-input", [{"name": "a.png", "mimeType": "image/png", "buffer": PNG}])
+    until(page, RESULTS)
+    page.check("#add-mode")
+    run_gallery_picture(page, 2)
+    until(page, "document.querySelectorAll('.result dd').length === 6")
+    page.select_option("#label-0", "4")
+    until(page, "document.querySelector('.result .note') === null")
+    loss = page.inner_text(LOSS)
+    page.click("[data-lang-link=zh-CN]")
+    until(page, "document.querySelectorAll('.result dd').length === 6", timeout=20_000)
+    assert page.input_value("#label-0") == "4"
+    assert "a.png" in page.inner_text("#results")
+    until(page, RESULTS)
+    assert page.inner_text(LOSS) == loss
+    assert watched.errors == [] and watched.foreign == []
+
+
+def test_bad_smoothing_is_marked_in_the_form_and_heic_is_explained(
+    open_page: Any, server: str
+) -> None:
+    """Items 9 and 13 in the form: ε = 1.5 is refused on the field in the page's language, not
+    sent, and the stale charts are hidden; a HEIC file is named with what to do; the pixel
+    limit and HEIC stand next to the drop zone."""
+    watched = open_page()
+    page = load(watched, server, "/upload", "?lang=zh-CN")
+    assert "4000" in page.inner_text("#dropzone") or "40" in page.inner_text("#drop-hint")
+    assert "HEIC" in page.inner_text("#dropzone")
+    run_gallery_picture(page)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.fill("#opt-smoothing", "1.5")
+    page.dispatch_event("#opt-smoothing", "change")
+    until(page, "document.getElementById('smoothing-error').hidden === false")
+    assert page.get_attribute("#opt-smoothing", "aria-invalid") == "true"
+    assert CJK.search(page.inner_text("#smoothing-error"))
+    assert "loc" not in page.inner_text("#upload-status")
+    assert page.locator("#after-results").is_hidden()
+    assert sent == []
+    page.fill("#opt-smoothing", "0.2")
+    page.dispatch_event("#opt-smoothing", "change")
+    until(page, RESULTS + " && !document.getElementById('after-results').hidden")
+    heic = {"name": "IMG_0001.HEIC", "mimeType": "image/heic", "buffer": b"\0\0\0\x18ftypheic"}
+    page.set_input_files("#file-input", heic)
+    until(page, "document.getElementById('upload-status').textContent.includes('IMG_0001')")
+    assert "JPEG" in page.inner_text("#upload-status")
     assert watched.errors == [] and watched.foreign == []
