@@ -30,3 +30,11 @@ def test_chinese_wording(client: TestClient) -> None:
     assert "损失再也降不到 0" in index
     data = json.loads(index.split('id="page-data">')[1].split("</script>")[0])
     assert data["strings"]["updated"] == "用时 {ms} 毫秒"
+
+
+def test_model_card_says_why_not_the_tutorials_54_percent(client: TestClient) -> None:
+    """Item 6: the page says why the tutorial's own run gives about 54%, in both languages."""
+    for lang, words in (("en", "about 54%"), ("zh-CN", "54%")):
+        text = page(client, "/model?lang=" + lang)
+        assert words in text
+        assert "2" in text.split('id="why-accuracy"')[1].split("</p>")[0]
