@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
 from app.training.live import LiveOptions
-from app.web.middleware.compression import accepts_gzip
+from app.web.negotiation import accepts_gzip
 from bench import engine, live, page, training
 from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk

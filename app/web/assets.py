@@ -25,7 +25,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from app.web.middleware.compression import accepts_gzip
+from app.web.negotiation import accepts_gzip
 
 
 def _shipped(name: str) -> Path:

@@ -24,6 +24,8 @@ from pathlib import Path
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
+from app.web.negotiation import ranked_languages
+
 LANGS: tuple[str, ...] = ("en", "zh-CN")
 DEFAULT_LANG = "en"
 LANG_NAMES: dict[str, str] = {"en": "English", "zh-CN": "简体中文"}
@@ -43,38 +45,17 @@ def normalize_lang(tag: str | None) -> str | None:
     return None
 
 
-def _parse_accept_language(header: str) -> list[tuple[float, int, str]]:
-    choices: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag.strip():
-            choices.append((quality, position, tag.strip()))
-    return choices
-
-
 def negotiate(query_lang: str | None, accept_language: str | None) -> str:
     """?lang= wins when it names a supported language, then Accept-Language by quality."""
     chosen = normalize_lang(query_lang)
     if chosen:
         return chosen
-    if accept_language:
-        ranked = sorted(_parse_accept_language(accept_language), key=lambda c: (-c[0], c[1]))
-        for quality, _, tag in ranked:
-            if quality <= 0:
-                continue
-            if tag == "*":
-                return DEFAULT_LANG
-            found = normalize_lang(tag)
-            if found:
-                return found
+    for tag in ranked_languages(accept_language):
+        if tag == "*":
+            return DEFAULT_LANG
+        found = normalize_lang(tag)
+        if found:
+            return found
     return DEFAULT_LANG
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 from app.model import CLASSES
 from app.model.classifier import Classifier
 from app.training import figures
-from app.web import i18n
+from app.web import i18n, negotiation
 from app.web.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
 from app.web.i18n import LANG_NAMES, LANGS, N_, negotiate
 
@@ -120,20 +120,7 @@ def _train_data() -> dict[str, Any]:
 
 def prefers_html(request: Request) -> bool:
     """True when the Accept header ranks text/html at least as high as application/json."""
-    ranks: dict[str, float] = {}
-    for part in request.headers.get("accept", "").split(","):
-        media, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        ranks[media.strip().lower()] = max(quality, ranks.get(media.strip().lower(), 0.0))
-    html = ranks.get("text/html", 0.0)
-    return html > 0 and html >= ranks.get("application/json", 0.0)
+    return negotiation.prefers_html(request.headers.get("accept"))
 
 
 def model_card(request: Request) -> HTMLResponse:
