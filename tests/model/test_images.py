@@ -5,7 +5,6 @@ import io
 import random
 import struct
 import time
-import tracemalloc
 import warnings
 import zlib
 from collections.abc import Callable
@@ -14,9 +13,9 @@ from typing import Literal
 import numpy as np
 import pytest
 import torch
-from PIL import EpsImagePlugin, ExifTags, Image, ImageFile, JpegImagePlugin
+from PIL import EpsImagePlugin, ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
-from app.model import normalize
+from app.model import images, normalize
 from app.model.images import (
     ALLOWED_FORMATS,
     MAX_FILENAME_LENGTH,
@@ -515,31 +514,128 @@ def itxt(text: bytes) -> bytes:
     return png_chunk(b"iTXt", b"Comment\0\x01\0en\0\0" + zlib.compress(text, 9))
 
 
-@pytest.mark.parametrize("chunk", [ztxt, itxt])
+def iccp(profile: bytes) -> bytes:
+    return png_chunk(b"iCCP", b"profile\0\0" + zlib.compress(profile, 9))
+
+
+@pytest.fixture
+def no_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's PNG reader inflates text and ICC chunks in _safe_zlib_decompress (its image data
+    goes to the decoder in C): make that an error."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    monkeypatch.setattr(PngImagePlugin, "_safe_zlib_decompress", refuse)
+
+
+@pytest.mark.usefixtures("no_inflating")
+@pytest.mark.parametrize("chunk", [ztxt, itxt, iccp])
 @pytest.mark.parametrize("where", ["before_idat", "after_idat"])
-def test_png_text_chunk_zlib_bomb_is_refused_fast(
+def test_png_text_and_icc_chunks_are_never_inflated(
     chunk: Callable[[bytes], bytes], where: str
 ) -> None:
-    bomb = chunk(b"\0" * (16 * 1024 * 1024))  # 16 MiB that packs into about 16 KiB
-    assert len(bomb) < 64 * 1024
-    data = one_pixel_png(**{where: bomb})
-    tracemalloc.start()
-    try:
-        start = time.perf_counter()
-        assert rejected(data) == "x.png: the image data is damaged or incomplete"
-        assert time.perf_counter() - start < HANG_GUARD_S
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * 1024 * 1024  # never inflated in full: not 16 MiB
+    """A 1x1 PNG whose chunks inflate to 64 x 1 MiB, 64 kB on the wire: the picture is read,
+    its text and profile are not (Pillow would have inflated and kept all of it)."""
+    bombs = b"".join(chunk(bytes(1024 * 1024) + bytes([i])) for i in range(64))
+    assert len(bombs) < 80 * 1024
+    upload = open_upload(one_pixel_png(**{where: bombs}), "x.png", max_pixels=MAX_PIXELS)
+    picture = decode(upload)
+    assert picture.original_size == (1, 1) and (hwc(picture) == 0).all()
+    assert "icc_profile" not in upload.image.info and not getattr(upload.image, "text", {})
 
 
-def test_png_many_text_chunks_are_refused() -> None:
-    """Each chunk is under PngImagePlugin.MAX_TEXT_CHUNK, together they pass MAX_TEXT_MEMORY."""
-    chunk = ztxt(b"\0" * 1_000_000)
-    start = time.perf_counter()
-    rejected(one_pixel_png(before_idat=chunk * 80))
-    assert time.perf_counter() - start < HANG_GUARD_S
+@pytest.mark.usefixtures("no_inflating")
+def test_png_metadata_cut_out_leaves_the_pixels_exactly() -> None:
+    image = noise((40, 24), seed=7)
+    plain = encode(image, "PNG")
+    signature_and_header = 8 + 25
+    metadata = ztxt(b"a comment") + itxt(b"<x:xmpmeta/>") + png_chunk(b"tEXt", b"k\0v")
+    with_metadata = plain[:signature_and_header] + metadata + plain[signature_and_header:]
+    assert np.array_equal(hwc(load(with_metadata)), hwc(load(plain)))
+
+
+def private_chunks(count: int) -> bytes:
+    return png_chunk(b"prIv", b"") * count
+
+
+def chunk_cap(data_without: bytes, extra: int) -> int:
+    """The chunk cap of a PNG of len(data_without) + 12 * extra bytes."""
+    size = len(data_without) + 12 * extra
+    return images.PNG_EXTRA_CHUNKS + size // images.PNG_BYTES_PER_CHUNK
+
+
+def test_png_chunk_count_is_capped_by_its_size() -> None:
+    """Every chunk costs Pillow time: at most PNG_EXTRA_CHUNKS + one per PNG_BYTES_PER_CHUNK.
+    Tried at the cap exactly: IHDR, IDAT, IEND and `extra` private chunks."""
+    base = one_pixel_png()
+    extra = 0
+    while 3 + extra < chunk_cap(base, extra):
+        extra += 1
+    assert 3 + extra == chunk_cap(base, extra) == chunk_cap(base, extra + 1)
+    assert load(one_pixel_png(after_idat=private_chunks(extra))).original_size == (1, 1)
+    message = rejected(one_pixel_png(after_idat=private_chunks(extra + 1)))
+    assert message.endswith(f"more than {chunk_cap(base, extra + 1):,} chunks")
+
+
+def test_a_flood_of_png_chunks_is_refused_before_pillow_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    monkeypatch.setattr(Image, "open", refuse)
+    data = one_pixel_png(after_idat=private_chunks(100_000))  # 1.2 MB
+    assert "chunks" in rejected(data)
+
+
+def counted_reads(data: bytes) -> int:
+    """How many reads Image.open makes of `data` to read its header."""
+
+    class Counting(io.BytesIO):
+        reads = 0
+
+        def read(self, size: int | None = -1, /) -> bytes:
+            Counting.reads += 1
+            return super().read(size)
+
+    Image.open(Counting(data), formats=ALLOWED_FORMATS)
+    return Counting.reads
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"\xff\xd8\xff" + bytes(4_000_000), b"\xff\xd8" + b"\xff" * 4_000_000,
+     b"\xff\xd8\xff\xe0" + b"\xff\x00" * 2_000_000],
+    ids=["zeros", "ff padding", "escaped ff"],
+)  # fmt: skip
+def test_a_jpeg_whose_header_is_not_near_the_start_is_refused(junk: bytes) -> None:
+    """Pillow looks for a JPEG's next marker one byte, one read, at a time (45 MB of zeros took
+    it 3 s): the header must be found within HEADER_READS reads."""
+    assert rejected(junk) == "x.png: no image header found at the start of the file"
+
+
+def test_the_header_read_budget_counts_reads_not_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JPEG with 2 MB of metadata before its pixels (a phone's depth map in extended XMP)
+    takes a few reads per segment: it opens within the budget, and at the budget exactly."""
+    xmp = b"".join(
+        b"\xff\xe1" + struct.pack(">H", 2 + 60_000) + bytes([i]) * 60_000 for i in range(35)
+    )
+    plain = encode(noise((40, 30)), "JPEG", quality=90)
+    data = plain[:2] + xmp + plain[2:]
+    reads = counted_reads(data)
+    assert reads < images.HEADER_READS
+    monkeypatch.setattr(images, "HEADER_READS", reads)
+    assert load(data).original_size == (40, 30)
+    monkeypatch.setattr(images, "HEADER_READS", reads - 1)
+    assert rejected(data).endswith("no image header found at the start of the file")
+
+
+def test_decoding_is_not_held_to_the_header_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = encode(noise((600, 400)), "PNG")
+    reads = counted_reads(data)
+    monkeypatch.setattr(images, "HEADER_READS", reads)
+    assert load(data).original_size == (600, 400)  # decoding reads far more than `reads` times
 
 
 def test_harmless_text_chunk_is_fine() -> None:

@@ -27,9 +27,11 @@ UPLOAD_CAP = 1000
 
 @dataclass
 class Echo:
-    """An inner app that records what it is handed and answers 200 with the body's length."""
+    """An inner app that reads the body to its end, records it (and each chunk's size) and what
+    receive() gives after it, and answers 200 with the body's length."""
 
     bodies: list[bytes] = field(default_factory=list)
+    chunks: list[list[int]] = field(default_factory=list)
     after: list[Message] = field(default_factory=list)  # what receive() gives after the body
     scopes: list[str] = field(default_factory=list)
 
@@ -37,12 +39,19 @@ class Echo:
         self.scopes.append(scope["type"])
         if scope["type"] != "http":
             return
-        message = await receive()
-        assert message["type"] == "http.request" and message["more_body"] is False
-        self.bodies.append(message["body"])
+        parts: list[bytes] = []
+        while True:
+            message = await receive()
+            assert message["type"] == "http.request"
+            parts.append(message["body"])
+            if not message["more_body"]:
+                break
+        body = b"".join(parts)
+        self.bodies.append(body)
+        self.chunks.append([len(part) for part in parts])
         self.after.append(await receive())
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": str(len(message["body"])).encode()})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
 @dataclass
@@ -110,6 +119,7 @@ def test_body_within_the_cap_is_handed_on_whole() -> None:
     answer, inner, _ = run(chunks(b"a" * 40, b"b" * 40, b"c" * 20))  # exactly CAP bytes
     assert answer.status == 200 and answer.body == b"100"
     assert inner.bodies == [b"a" * 40 + b"b" * 40 + b"c" * 20]
+    assert inner.chunks == [[40, 40, 20]]
 
 
 def test_over_the_cap_by_header_is_413_before_reading() -> None:
@@ -156,22 +166,99 @@ def test_each_path_has_its_own_cap() -> None:
     assert run([], path="/predict", content_length=UPLOAD_CAP + 1)[0].status == 413
 
 
-def test_stalled_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "BODY_TIMEOUT_S", 0.05)
-    first = True
+def stall_after(*parts: bytes, every: float = 0.0) -> Callable[[], Awaitable[Message]]:
+    """A receive() that gives `parts` (more_body set), `every` seconds apart, then nothing."""
+    queue = list(parts)
 
-    async def stall() -> Message:
-        nonlocal first
-        if first:  # a first chunk arrives, then nothing more
-            first = False
-            return {"type": "http.request", "body": b"{", "more_body": True}
+    async def receive() -> Message:
+        if queue:
+            await asyncio.sleep(every)
+            return {"type": "http.request", "body": queue.pop(0), "more_body": True}
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    answer, inner, _ = run(stall)
+    return receive
+
+
+def stall_for(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    monkeypatch.setattr(limits, "BODY_STALL_S", seconds)
+
+
+def test_stalled_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    stall_for(monkeypatch, 0.05)
+    answer, inner, _ = run(stall_after(b"{"))  # a first chunk arrives, then nothing more
     assert answer.status == 408 and "0.05 s" in answer.detail
     assert answer.headers[b"connection"] == b"close"
     assert inner.bodies == []
+
+
+def test_the_stall_timeout_restarts_with_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow but steady body is never cut off: 40 chunks 0.05 s apart take 2 s in all, twice
+    the timeout, and none of the gaps comes near it."""
+    stall_for(monkeypatch, 1.0)
+    monkeypatch.setattr(limits, "BODY_TIMEOUT_S", 1.0, raising=False)  # its name until it stalled
+    parts = [b"x"] * 40
+    slow = stall_after(*parts, every=0.05)
+    queue = [slow] * len(parts)
+
+    async def receive() -> Message:
+        if queue:
+            return await queue.pop()()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    answer, inner, _ = run(receive)
+    assert answer.status == 200 and inner.bodies == [b"x" * 40]
+    assert inner.chunks == [[1] * 40]
+
+
+def test_chunks_are_handed_on_as_they_came_with_the_loop_free_between_them() -> None:
+    """The app gets the body a chunk at a time, and other tasks run between two chunks: a big
+    body is never handed on (and parsed) in one go."""
+    ticks = 0
+    seen: list[int] = []
+
+    class Counting(Echo):
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def counted() -> Message:
+                message = await receive()
+                seen.append(ticks)
+                return message
+
+            await super().__call__(scope, counted, send)
+
+    async def main() -> Answer:
+        nonlocal ticks
+        inner = Counting()
+        middleware = BodySizeLimitMiddleware(inner, limits={}, default=CAP)
+        queue = chunks(b"a" * 10, b"b" * 10, b"", b"c" * 10)
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        await middleware(scope(), receive, send)
+        ticker.cancel()
+        assert inner.chunks == [[10, 10, 10]]  # the empty chunk is left out
+        return Answer(sent[0]["status"], {}, sent[1]["body"])
+
+    result: list[Answer] = []
+    run_async(_collect(main(), result))
+    assert result[0].status == 200 and result[0].body == b"30"
+    assert seen[0] < seen[1] < seen[2], seen  # the ticker ran between the chunks
+
+
+async def _collect(coroutine: Coroutine[Any, Any, Answer], into: list[Answer]) -> None:
+    into.append(await coroutine)
 
 
 def test_body_cut_short_by_a_disconnect_is_never_handed_on() -> None:
