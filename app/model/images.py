@@ -64,6 +64,7 @@ SKIPPED_PNG_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"iCCP"})
 PNG_BYTES_PER_CHUNK = 2048
 PNG_EXTRA_CHUNKS = 64
 
+
 class ImageError(InputError):
     """An upload that cannot be used; str(error) is a sentence for the user that names the file."""
 

@@ -1,13 +1,14 @@
 """JSON routes: /loss, /predict, /step, /evaluate, /classes, /model, /health."""
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from app.engine import Reduction
 from app.model import CLASSES
+from app.model.images import Upload
 from app.web import pages, service
 from app.web.deps import ClassifierDep, SettingsDep
 from app.web.schemas import (
@@ -23,18 +24,25 @@ from app.web.settings import Settings
 
 router = APIRouter()
 
-T = TypeVar("T")
 
-
-async def compute(request: Request, small: bool, work: Callable[..., T], *args: object) -> T:
-    """Run a request's torch work: on the event loop when it is small, since a thread hop costs
-    more than the work; else on the compute lane, so that the loop never stalls. The lane has
-    settings.compute_threads threads (1 by default): large requests queue for it rather than
-    take turns at the GIL, which costs each of them far more than waiting its turn."""
+async def respond(
+    request: Request, small: bool, work: Callable[..., dict[str, Any]], *args: object
+) -> Response:
+    """A request's answer: work(*args) (its torch work) and the JSON of what it returns. On the
+    event loop when small, since a thread hop costs more than the work; else on the compute
+    lane, so that the loop never stalls, the JSON included (a 9 MB /loss request's answer is
+    106 MB of JSON, 0.65 s of orjson). The lane has settings.compute_threads threads (1 by
+    default): large requests queue for it rather than take turns at the GIL, which costs each
+    of them far more than waiting its turn."""
     if small:
-        return work(*args)
+        return OrjsonResponse(work(*args))
     lane: anyio.CapacityLimiter = request.app.state.compute_lane
-    return await anyio.to_thread.run_sync(work, *args, limiter=lane)
+    threads: int = request.app.state.torch_threads
+
+    def rendered() -> Response:
+        return OrjsonResponse(work(*args))
+
+    return await anyio.to_thread.run_sync(service.run_with_threads, threads, rendered, limiter=lane)
 
 
 # Requests this small are computed on the event loop; larger ones go to the compute lane so that
@@ -42,7 +50,8 @@ async def compute(request: Request, small: bool, work: Callable[..., T], *args: 
 # 64 KiB (32 CIFAR-10 JPEGs are 37 KB: 4 ms; the most, 64 of them in 60 KB, 9.3 ms), where the
 # hop to a thread and back costs more, as the thread and the loop take turns at the GIL: in one
 # A/B run under load (bench/README.md), 32 JPEGs ran at 0.64x the floor's rate through the lane
-# and 0.81x here.
+# and 0.81x here. Their headers are read on the loop too: a few reads each (HEADER_READS at
+# most), and no PNG text or profile is inflated. Larger uploads are read in the lane.
 INLINE_JSON_BYTES = 32 * 1024
 INLINE_UPLOAD_BYTES = 64 * 1024
 # ... and only if their headers declare few pixels: bytes do not bound the decoding work (a
@@ -76,10 +85,10 @@ LOSS_BODY = {
     responses=ERRORS,
     openapi_extra={"requestBody": LOSS_BODY},
 )
-async def loss(request: Request, settings: SettingsDep) -> OrjsonResponse:
+async def loss(request: Request, settings: SettingsDep) -> Response:
     body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
     small = len(body) <= INLINE_JSON_BYTES
-    return OrjsonResponse(await compute(request, small, service.loss_answer, body, settings))
+    return await respond(request, small, service.loss_answer, body, settings)
 
 
 @router.post(
@@ -104,16 +113,25 @@ async def predict(
         Form(description="JSON array of 10 class weights; not `weights`, the Net's file."),
     ] = None,
     weights: Weights = None,
-) -> OrjsonResponse:
+) -> Response:
     upload = read_weights(weights, settings)
-    files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
-    uploads = service.admit(files, settings)  # headers read, nothing decoded
-    pixels, size = sum(u.pixels for u in uploads), sum(u.size for u in uploads)
+    # Everything that needs no picture read is checked first: counts, labels, weight.
+    options = service.predict_options(
+        len(image), label, reduction, label_smoothing, weight, settings
+    )
+
+    def run(uploads: list[Upload]) -> dict[str, Any]:
+        return service.with_weights(classifier, upload, settings, service.predict, uploads, options)
+
+    def admitted() -> list[Upload]:  # the uploads, in memory, headers read, nothing decoded
+        return service.admit([(f.filename or "upload", f.file.read()) for f in image], settings)
+
+    if sum(f.size or 0 for f in image) > INLINE_UPLOAD_BYTES:
+        return await respond(request, False, lambda: run(admitted()))
+    uploads = admitted()
     # Uploaded weights are parsed off the loop: milliseconds of torch.load, unless cached.
-    small = pixels <= INLINE_UPLOAD_PIXELS and size <= INLINE_UPLOAD_BYTES and upload is None
-    args = (uploads, label, reduction, label_smoothing, weight, settings)
-    work = (classifier, upload, settings, service.predict, *args)
-    return OrjsonResponse(await compute(request, small, service.with_weights, *work))
+    small = sum(u.pixels for u in uploads) <= INLINE_UPLOAD_PIXELS and upload is None
+    return await respond(request, small, run, uploads)
 
 
 @router.get("/classes", summary="The CIFAR-10 classes, in label order")
@@ -173,7 +191,7 @@ async def step(
     ] = "served",
     seed: Annotated[int, Form(ge=0, le=2**32 - 1, description="torch.manual_seed for fresh.")] = 0,
     weights: Weights = None,
-) -> OrjsonResponse:
+) -> Response:
     """optimizer.zero_grad(); outputs = net(inputs); loss = criterion(outputs, labels);
     loss.backward(); optimizer.step(), `steps` times on the uploaded batch, with
     torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) and nn.CrossEntropyLoss(),
@@ -185,9 +203,7 @@ async def step(
     uploads = service.admit(files, settings)  # headers read, nothing decoded
     args = (uploads, labels, lr, momentum, steps, init, seed)
     work = (classifier, upload, settings, service.step, *args)
-    return OrjsonResponse(
-        await compute(request, False, service.with_weights, *work)
-    )  # off the loop
+    return await respond(request, False, service.with_weights, *work)  # off the loop
 
 
 @router.post(
@@ -198,9 +214,9 @@ async def step(
 )
 async def evaluate(
     request: Request, classifier: ClassifierDep, settings: SettingsDep, weights: Weights = None
-) -> OrjsonResponse:
+) -> Response:
     """The served Net, or the Net of your `weights` file, on the 1,000 test pictures the app
     ships (the first 100 of each class of CIFAR-10's test set), computed off the event loop."""
     upload = read_weights(weights, settings)
     work = (classifier, upload, settings, service.evaluate)
-    return OrjsonResponse(await compute(request, False, service.with_weights, *work))
+    return await respond(request, False, service.with_weights, *work)

@@ -28,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(json_lines=settings.log_json)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
+    app.state.torch_threads = torch.get_num_threads()  # what the compute lane's threads use
     app.state.classifier = Classifier.load(settings.weights, settings.device, settings.metrics_path)
     app.state.compute_lane = anyio.CapacityLimiter(settings.compute_threads)
     log.info("model loaded: %s on %s", settings.weights, app.state.classifier.device)

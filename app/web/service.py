@@ -3,7 +3,8 @@
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import orjson
 import torch
@@ -22,6 +23,8 @@ from app.web.schemas import LossRequest
 from app.web.serialize import stages_to_json
 from app.web.settings import Settings
 
+T = TypeVar("T")
+
 
 class RequestError(InputError):
     """A request that is well-formed but asks for something that cannot be done."""
@@ -33,13 +36,16 @@ SERIAL_MAX_VALUES = 32_768
 
 @contextmanager
 def intra_op_threads(values: int) -> Iterator[None]:
-    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread only.
+    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread.
 
     A few kernels (max with a dim among them) open a parallel region whatever the size, and
     waking a second thread costs far more than such a tensor's whole computation: milliseconds
     on a busy machine, for microseconds of work. torch.set_num_threads sets the calling thread's
-    OpenMP team size (and the default for threads that have not run torch yet), so it is set
-    here for the duration and put back after; larger work keeps the configured thread count.
+    OpenMP team size, so it is set here for the duration and put back after; larger work keeps
+    the configured thread count. It also sets the count that a thread running torch for the
+    first time starts with (at::init_num_threads reads it), so a thread that starts meanwhile
+    would keep 1 for good: run_with_threads, which the compute lane runs all work through, sets
+    the count of its own thread.
     """
     before = torch.get_num_threads()
     if values >= SERIAL_MAX_VALUES or before == 1:
@@ -50,6 +56,13 @@ def intra_op_threads(values: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def run_with_threads(threads: int, work: Callable[[], T]) -> T:
+    """work(), with `threads` torch threads on this thread (a compute-lane thread)."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return work()
 
 
 TORCH_VERSION = torch.__version__
@@ -159,14 +172,48 @@ def targets(given: Sequence[int | None], predicted: torch.Tensor) -> tuple[torch
     return target, source
 
 
-def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
-    """Read the headers of a /predict request's (filename, bytes) pairs and refuse the request
-    before anything is decoded: too many images, one that is not an allowed picture or declares
-    too many pixels, or too many pixels together."""
-    if not files:
+@dataclass(frozen=True, eq=False)  # eq=False: a tensor has no single truth value to compare by.
+class PredictOptions:
+    """What a /predict request asks for besides its pictures, checked before any is read."""
+
+    labels: tuple[int | None, ...]  # one per picture; None: its prediction is its target
+    reduction: Reduction = "mean"
+    label_smoothing: float = 0.0
+    weight: torch.Tensor | None = None  # float64 (C,)
+
+
+def predict_options(
+    images: int,
+    labels: Sequence[str] | None,
+    reduction: Reduction,
+    label_smoothing: float,
+    weight: str | None,
+    settings: Settings,
+) -> PredictOptions:
+    """Check everything in a /predict request that needs no decoding, before any picture is read:
+    the number of pictures, the labels against it, the weight."""
+    check_count(images, settings)
+    given = parse_labels(labels, images) if labels else [None] * images
+    weights = parse_weight(weight, settings)
+    if weights is not None:  # checked by the engine itself, on one row of the Net's 10 logits
+        logits, target = torch.zeros(1, len(CLASSES)), torch.zeros(1, dtype=torch.int64)
+        with torch.inference_mode(), intra_op_threads(logits.numel()):
+            cross_entropy_stages(logits, target, weights, -100, reduction, label_smoothing)
+    return PredictOptions(tuple(given), reduction, label_smoothing, weights)
+
+
+def check_count(images: int, settings: Settings) -> None:
+    if not images:
         raise RequestError("send at least one image")
-    if len(files) > settings.max_images:
-        raise RequestError(f"got {len(files)} images; at most {settings.max_images} per request")
+    if images > settings.max_images:
+        raise RequestError(f"got {images} images; at most {settings.max_images} per request")
+
+
+def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
+    """Read the headers of a request's (filename, bytes) pairs and refuse the request before
+    anything is decoded: too many images, one that is not an allowed picture or declares too
+    many pixels, or too many pixels together."""
+    check_count(len(files), settings)
     caps = settings.max_image_pixels
     uploads = [open_upload(data, name, max_pixels=caps) for name, data in files]
     pixels = sum(u.pixels for u in uploads)
@@ -179,49 +226,29 @@ def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload
 
 
 def predict(
-    classifier: Classifier,
-    uploads: Sequence[Upload],
-    labels: Sequence[str] | None,
-    reduction: Reduction,
-    label_smoothing: float,
-    weight: str | None,
-    settings: Settings,
+    classifier: Classifier, uploads: Sequence[Upload], options: PredictOptions
 ) -> dict[str, Any]:
     """Decode the uploads (already let through by admit), run the Net, compute every stage."""
     with torch.inference_mode():
-        return _predict(classifier, uploads, labels, reduction, label_smoothing, weight, settings)
-
-
-def _predict(
-    classifier: Classifier,
-    uploads: Sequence[Upload],
-    labels: Sequence[str] | None,
-    reduction: Reduction,
-    label_smoothing: float,
-    weight: str | None,
-    settings: Settings,
-) -> dict[str, Any]:
-    pictures = [decode(u) for u in uploads]
-    target_weight = parse_weight(weight, settings)
-    batch = to_batch(pictures)
-    with intra_op_threads(batch.numel()):
-        logits = classifier.logits(batch)  # (N, 10)
-    given = parse_labels(labels, len(pictures)) if labels else [None] * len(pictures)
-    target, source = targets(given, logits.argmax(dim=1))
-    with intra_op_threads(logits.numel()):
-        stages = cross_entropy_stages(
-            logits, target, target_weight, -100, reduction, label_smoothing
-        )
-    answer = stages_to_json(stages)
-    answer["images"] = [
-        describe(picture, int(predicted), label, int(used))
-        for picture, predicted, label, used in zip(
-            pictures, stages.predicted, given, target, strict=True
-        )
-    ]
-    answer["classes"] = list(CLASSES)
-    answer["target_source"] = source
-    return answer
+        pictures = [decode(u) for u in uploads]
+        batch = to_batch(pictures)
+        with intra_op_threads(batch.numel()):
+            logits = classifier.logits(batch)  # (N, 10)
+        target, source = targets(options.labels, logits.argmax(dim=1))
+        with intra_op_threads(logits.numel()):
+            stages = cross_entropy_stages(
+                logits, target, options.weight, -100, options.reduction, options.label_smoothing
+            )
+        answer = stages_to_json(stages)
+        answer["images"] = [
+            describe(picture, int(predicted), label, int(used))
+            for picture, predicted, label, used in zip(
+                pictures, stages.predicted, options.labels, target, strict=True
+            )
+        ]
+        answer["classes"] = list(CLASSES)
+        answer["target_source"] = source
+        return answer
 
 
 def describe(picture: Picture, predicted: int, label: int | None, target: int) -> dict[str, Any]:
