@@ -14,16 +14,28 @@ from app.web.serialize import OrjsonResponse
 log = logging.getLogger("app")
 
 
+# What a 422 shows of the input: at most MAX_ERRORS errors, and each part of an error's location
+# (a key the body used, which can be a megabyte long) cut to LOC_CHARS characters.
+MAX_ERRORS = 10
+LOC_CHARS = 40
+
+
 def _clean(error: Any, prefix: tuple[str, ...]) -> dict[str, Any]:
     """Pydantic's error without the echoed input, which can be megabytes."""
-    loc = [*prefix, *(str(part) for part in error.get("loc", ()))]
+    parts = (str(part) for part in error.get("loc", ()))
+    loc = [*prefix, *(p if len(p) <= LOC_CHARS else p[:LOC_CHARS] + "..." for p in parts)]
     return {"loc": loc, "msg": error.get("msg", ""), "type": error.get("type", "")}
 
 
 async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, RequestValidationError | ValidationError)
     prefix = ("body",) if isinstance(exc, ValidationError) else ()
-    return OrjsonResponse({"detail": [_clean(e, prefix) for e in exc.errors()]}, status_code=422)
+    errors = exc.errors()
+    detail = [_clean(e, prefix) for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        more = f"{len(errors) - MAX_ERRORS:,} more errors not shown"
+        detail.append({"loc": [], "msg": more, "type": "more_errors"})
+    return OrjsonResponse({"detail": detail}, status_code=422)
 
 
 async def input_error(request: Request, exc: Exception) -> OrjsonResponse:

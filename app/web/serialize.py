@@ -1,6 +1,7 @@
 """Answers as bytes: the engine's stages as JSON-ready values, and the orjson response."""
 
 import math
+import reprlib
 from collections.abc import Collection
 from typing import Any
 
@@ -11,6 +12,9 @@ from torch import Tensor
 from app.engine import STAGES, InputError, Stages
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+SHOWN = reprlib.Repr()  # repr(), with long strings elided in the middle
+SHOWN.maxstring = 40
+SHOWN_FIELDS = 5
 
 
 class OrjsonResponse(JSONResponse):
@@ -32,9 +36,12 @@ def stages_to_json(stages: Stages, fields: Collection[str] | None = None) -> dic
         if isinstance(fields, str):  # a lone name, not an iterable of its letters
             fields = [fields]
         unknown = [f for f in fields if f not in STAGES]
-        if unknown:
+        if unknown:  # the first few, each shortened: a request may name 20,000 long ones
+            named = ", ".join(map(SHOWN.repr, unknown[:SHOWN_FIELDS]))
+            if len(unknown) > SHOWN_FIELDS:
+                named += f" and {len(unknown) - SHOWN_FIELDS:,} more"
             raise InputError(
-                f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"unknown field{'s' if len(unknown) > 1 else ''} {named}; "
                 f"choose from {', '.join(STAGES)}."
             )
         wanted = set(fields)
