@@ -214,8 +214,9 @@ class Result:
         return "\n".join(lines)
 
 
-def run(url: str, pid: int, rounds: int = 3) -> Result:
-    """Run the attacks against a served app (whose process is `pid`) and measure the others."""
+def run(url: str, pid: int, rounds: int = 3, only: str = "") -> Result:
+    """Run the attacks (those whose name holds `only`) against a served app (whose process is
+    `pid`) and measure the others."""
     pictures, _ = cifar_jpegs(1)
     one_jpeg = multipart_body(pictures)
     rss_idle = _rss(pid)
@@ -228,7 +229,7 @@ def run(url: str, pid: int, rounds: int = 3) -> Result:
     ]
     results: dict[str, tuple[Series, list[int]]] = {}
     threads = []
-    for attack in attacks():
+    for attack in (a for a in attacks() if only in a.name):
         results[attack.name] = (Series(), [])
         args = (url, attack, rounds, *results[attack.name])
         threads.append(threading.Thread(target=_attack, args=args))
@@ -246,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="times each attack is sent")
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--only", default="", help="only the attacks whose name holds this")
     args = parser.parse_args(argv)
     with Server("app.main:app", env={"APP_DEVICE": "cpu"}) as server:
         assert server.process is not None
-        result = run(server.url, server.process.pid, args.rounds)
+        result = run(server.url, server.process.pid, args.rounds, args.only)
     report = result.report()
     print(report)
     if args.out:
