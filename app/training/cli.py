@@ -36,6 +36,12 @@ def run(
 ) -> dict[str, Any]:
     """Read the data, train, write OUT (a plain state_dict), its metrics JSON and the report;
     return the metrics."""
+    for what, beside in (("metrics", metrics_path(out)), ("report", report_path(out))):
+        if str(beside).lower() == str(out).lower():  # one file where case does not count
+            raise ValueError(
+                f"--out {out} would be overwritten by the {what} written beside the weights "
+                f"({beside.name}): name the weights {out.with_suffix('.pth')}"
+            )
     started = time.perf_counter()
     data = load_cifar10(data_path, limit=limit, workers=workers)
     load_time = time.perf_counter() - started

@@ -17,6 +17,7 @@ from PIL import Image
 
 from app.engine import InputError
 from app.model import CLASSES, sha256_file
+from app.model.images import ALLOWED_FORMATS
 
 SPLITS: tuple[str, str] = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -200,12 +201,16 @@ def _decode_chunk(items: list[tuple[bytes, str]]) -> np.ndarray:
     out = np.empty((len(items), SIDE, SIDE, 3), dtype=np.uint8)
     for i, (blob, name) in enumerate(items):
         try:
-            with Image.open(io.BytesIO(blob)) as image:
+            # The formats uploads may be, and no other plugin (EPS would run Ghostscript)
+            with Image.open(io.BytesIO(blob), formats=ALLOWED_FORMATS) as image:
+                width, height = image.size  # from the header: a bomb is never decoded
+                if (width, height) != (SIDE, SIDE):
+                    raise DataError(f"{name}: image is {width}x{height}, expected 32x32")
                 rgb = image.convert("RGB")
-        except (OSError, ValueError) as exc:
+        except (DataError, MemoryError):
+            raise
+        except Exception as exc:  # Pillow's errors: OSError, SyntaxError, DecompressionBombError...
             raise DataError(f"{name}: cannot decode the image ({exc})") from exc
-        if rgb.size != (SIDE, SIDE):
-            raise DataError(f"{name}: image is {rgb.size[0]}x{rgb.size[1]}, expected 32x32")
         out[i] = np.asarray(rgb)
     return out
 

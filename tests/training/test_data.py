@@ -279,3 +279,44 @@ def test_folder_hash_changes_with_contents(tmp_path: Path) -> None:
     Image.new("RGB", (32, 32), (1, 2, 3)).save(buffer, format="JPEG")
     (folder / "test" / "ship" / "0000.jpg").write_bytes(buffer.getvalue())
     assert load_cifar10(folder).sha256 != before
+
+
+def test_pictures_not_32x32_are_refused_from_their_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A header declaring 9000x9000 pixels (under Pillow's own bomb limit) is refused before
+    anything is decoded."""
+    from PIL import ImageFile
+
+    from tests.web.test_bad_input import png_claiming
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a picture was decoded")
+
+    folder = make_folder(tmp_path / "data", train=1, test=1)
+    (folder / "test" / "dog" / "0000.jpg").unlink()
+    (folder / "test" / "dog" / "0000.png").write_bytes(png_claiming(9000, 9000))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    with pytest.raises(DataError, match=r"test/dog/0000.png: image is 9000x9000, expected 32x32"):
+        data_module._decode_chunk(
+            [((folder / "test/dog/0000.png").read_bytes(), "test/dog/0000.png")]
+        )
+
+
+def test_postscript_in_the_data_never_reaches_its_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EPS file named .png: Pillow's EPS plugin would run Ghostscript on it."""
+    from PIL import EpsImagePlugin
+
+    from tests.web.test_bad_input import EPS
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the EPS plugin was invoked on a training picture")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", explode)
+    folder = make_folder(tmp_path / "data", train=1, test=1)
+    (folder / "train" / "cat" / "0000.jpg").unlink()
+    (folder / "train" / "cat" / "0000.png").write_bytes(EPS)
+    with pytest.raises(DataError, match=r"train/cat/0000.png: cannot decode the image"):
+        load_cifar10(folder)

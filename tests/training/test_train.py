@@ -229,3 +229,44 @@ def test_progress_bar_on_a_terminal(layouts: dict[str, Path], tmp_path: Path) ->
     assert "\r[" in text and "epoch 1/1 8/40 loss" in text
     assert "test" in text.splitlines()[-1]
     assert metrics["epochs"] == 1 and not net.training
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("weights.json", "metrics"), ("weights.JSON", "metrics"), ("w.html", "report")],
+)
+def test_out_that_a_file_beside_it_would_overwrite_is_refused(
+    layouts: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    what: str,
+) -> None:
+    """The metrics and the report go beside the weights as <name>.json and <name>.html: --out
+    weights.json would have its weights overwritten by the metrics. Refused before any data is
+    read, and the file left alone."""
+    out = tmp_path / name
+    out.write_text("earlier weights")
+    argv = ["--data", str(layouts["tar"]), "--out", str(out), "--epochs", "1", "--limit", "1"]
+    assert main([*argv, "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out} would be overwritten by the {what}")
+    assert f"name the weights {out.with_suffix('.pth')}" in err
+    assert out.read_text() == "earlier weights"
+
+
+def test_a_decompression_bomb_in_the_data_is_an_error_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A picture whose header declares more pixels than Pillow opens (a decompression bomb):
+    exit code 2 and a sentence, not a traceback."""
+    from tests.web.test_bad_input import png_claiming
+
+    folder = make_folder(tmp_path / "data", train=1, test=1)
+    (folder / "train" / "cat" / "0000.jpg").unlink()
+    (folder / "train" / "cat" / "0000.png").write_bytes(png_claiming(20_000, 20_000))
+    out = tmp_path / "w.pth"
+    assert main(["--data", str(folder), "--out", str(out), "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train/cat/0000.png: cannot decode the image (Image size")
+    assert "Traceback" not in err and not out.exists()

@@ -359,3 +359,79 @@ def test_large_requests_queue_for_the_compute_lane(settings, monkeypatch, lane: 
     assert [a.status_code for a in answers] == [200] * 4
     assert on_loop == [False] * 4
     assert most == lane
+
+
+# Everything that needs no picture is checked before any picture is read ------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"label": ["cat", "unicorn", "dog"]}, "label 1 ('unicorn') is not a CIFAR-10 class"),
+        ({"label": ["cat", "10", "dog"]}, "label 1 ('10') is not a CIFAR-10 class"),
+        ({"label": ["cat", "dog"]}, "got 2 labels for 3 images"),
+        ({"weight": "[1, 2]"}, "weight must be a list of 10 numbers"),
+        ({"weight": "not json"}, "weight: expected a JSON array"),
+        ({"weight": json.dumps([1.0] * 9 + [float("inf")])}, "weight"),
+    ],
+)
+def test_predict_checks_labels_and_weight_before_reading_any_picture(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, data: dict, needle: str
+) -> None:
+    """Three 2000x2000 PNGs with a bad label or weight: a 422 without a header read, let alone
+    a picture decoded or the Net run."""
+    from app.web import service
+
+    read: list[str] = []
+    real = service.open_upload
+    monkeypatch.setattr(service, "open_upload", lambda *a, **k: read.append(a[1]) or real(*a, **k))
+    big = image_bytes(size=(2000, 2000))
+    files = [("image", (f"{i}.png", big, "image/png")) for i in range(3)]
+    r = client.post("/predict", files=files, data=data)
+    assert r.status_code == 422 and needle in r.json()["detail"], r.text
+    assert read == []
+
+
+def test_predict_label_indices_run_to_9(client: TestClient) -> None:
+    files = [("image", (f"{i}.png", image_bytes(), "image/png")) for i in range(2)]
+    r = client.post("/predict", files=files, data={"label": ["0", "9"]})
+    assert r.status_code == 200, r.text
+    assert [image["label"] for image in r.json()["images"]] == [0, 9]
+
+
+def test_image_count_and_request_pixel_caps_hold_at_the_limit_exactly(settings) -> None:
+    """At the cap is allowed, one over is not: 3 images of 4x5 pixels under caps of 3 images
+    and 60 pixels; then a fourth image; then 61 pixels."""
+    from tests.conftest import build_app
+
+    capped = settings.model_copy(update={"max_images": 3, "max_request_pixels": 60})
+    picture = image_bytes(size=(4, 5))
+    files = [("image", (f"{i}.png", picture, "image/png")) for i in range(3)]
+    with TestClient(build_app(capped)) as client:
+        assert client.post("/predict", files=files).status_code == 200
+        four = [*files, ("image", ("3.png", picture, "image/png"))]
+        r = client.post("/predict", files=four)
+        assert r.status_code == 422 and "at most 3 per request" in r.json()["detail"]
+        one_more = [*files[:2], ("image", ("w.png", image_bytes(size=(3, 7)), "image/png"))]
+        r = client.post("/predict", files=one_more)  # 20 + 20 + 21 = 61 pixels
+        assert r.status_code == 422 and "61 pixels together; at most 60" in r.json()["detail"]
+
+
+def test_many_errors_are_summed_up(client: TestClient) -> None:
+    """At most 10 errors are listed, then how many more there are; a long key is cut."""
+    extra = {f"{'k' * 100}{i}": i for i in range(12)}
+    r = client.post("/loss", json={"logits": [1.0, 2.0], "target": 0, **extra})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert [e["type"] for e in detail] == ["extra_forbidden"] * 10 + ["more_errors"]
+    assert detail[0]["loc"] == ["body", "k" * 40 + "..."]
+    assert detail[-1]["msg"] == "2 more errors not shown"
+
+
+def test_unknown_fields_are_named_shortened_and_counted(client: TestClient) -> None:
+    fields = ["loss", "x" * 100, *(f"f{i}" for i in range(6))]
+    r = client.post("/loss", json={"logits": [1.0, 2.0], "target": 0, "fields": fields})
+    assert r.status_code == 422
+    x = "'" + "x" * 17 + "..." + "x" * 18 + "'"  # reprlib's middle elision at 40 characters
+    named = f"unknown fields {x}, 'f0', 'f1', 'f2', 'f3' and 2 more;"
+    assert r.json()["detail"].startswith(named)

@@ -147,6 +147,7 @@ def with_png(**data: Any) -> tuple[Any, dict[str, Any]]:
 
 
 OK = [1.0, 2.0]  # logits that are fine, for entries about another field
+UNKNOWN_KEYS = dict.fromkeys((f"k{i}" for i in range(100_000)), 1)
 
 CATALOGUE: list[Bad] = [
     # JSON syntax: nesting, non-finite literals, numbers too big for a double, encodings
@@ -211,6 +212,12 @@ CATALOGUE: list[Bad] = [
     loss("fields a string", {"logits": OK, "target": 0, "fields": "loss"}, 422, "fields"),
     loss("fields of numbers", {"logits": OK, "target": 0, "fields": [1]}, 422, "fields"),
     loss("fields an object", {"logits": OK, "target": 0, "fields": {"loss": 1}}, 422, "fields"),
+    loss("20,000 unknown fields of 100 characters",
+         {"logits": OK, "target": 0, "fields": ["x" * 100] * 20_000}, 422, "unknown fields"),
+    loss("fields of a million numbers", {"logits": OK, "target": 0, "fields": [1] * 1_000_000},
+         422, "fields"),
+    loss("100,000 unknown keys", {"logits": OK, "target": 0, **UNKNOWN_KEYS}, 422, "extra inputs"),
+    loss("a key of 1 MB", {"logits": OK, "target": 0, "k" * 1_000_000: 1}, 422, "extra inputs"),
     loss("body a string", "hello", 422, "dictionary"),
     loss("body true", True, 422, "dictionary"),
     # ragged shapes
