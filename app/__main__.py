@@ -5,6 +5,9 @@ import os
 
 import uvicorn
 
+from app.web.middleware.logs import uvicorn_log_config
+from app.web.settings import get_settings
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
@@ -19,7 +22,12 @@ def main() -> None:
     if args.device:
         os.environ["APP_DEVICE"] = args.device
     uvicorn.run(
-        "app.main:app", host=args.host, port=args.port, workers=args.workers, access_log=False
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the app logs each request itself
+        log_config=uvicorn_log_config(get_settings().log_json),
     )
 
 

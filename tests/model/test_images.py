@@ -220,6 +220,66 @@ def test_exif_orientation_is_applied(
         assert np.abs(pixel - colour).max() <= 8
 
 
+def four_colours(size: tuple[int, int] = (64, 32)) -> Image.Image:
+    """Red, blue / green, white quadrants: every turn and flip of it is a different picture."""
+    width, height = size
+    image = solid(size, WHITE)
+    image.paste(RED, (0, 0, width // 2, height // 2))
+    image.paste(BLUE, (width // 2, 0, width, height // 2))
+    image.paste(GREEN, (0, height // 2, width // 2, height))
+    return image
+
+
+# What each EXIF orientation asks a viewer to do to the stored pixels (rows, columns, RGB), from
+# the EXIF specification (CIPA DC-008, tag 0x0112) rather than from Pillow.
+SHOWN: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored left to right
+    3: lambda a: np.rot90(a, 2),
+    4: lambda a: a[::-1],  # mirrored top to bottom
+    5: lambda a: np.rot90(a[:, ::-1], 1),  # mirrored, then a quarter turn anticlockwise
+    6: lambda a: np.rot90(a, -1),  # a quarter turn clockwise
+    7: lambda a: np.rot90(a[:, ::-1], -1),  # mirrored, then a quarter turn clockwise
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", sorted(SHOWN))
+def test_every_exif_orientation_is_applied_as_the_specification_says(
+    image_format: str, orientation: int
+) -> None:
+    stored = four_colours()
+    shown = SHOWN[orientation](np.asarray(stored))
+    height, width = shown.shape[:2]
+    side = min(width, height)  # the centre square, whose corners the 32x32 picture keeps
+    top, left = (height - side) // 2, (width - side) // 2
+    square = shown[top : top + side, left : left + side].astype(int)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    options: dict[str, object] = {"exif": exif}
+    if image_format == "JPEG":
+        options |= {"quality": 95, "subsampling": 0}
+    if image_format == "WEBP":
+        options["lossless"] = True
+    picture = load(encode(stored, image_format, **options))
+    assert picture.original_size == (width, height)  # as shown: 32x64 after a quarter turn
+    expected = [square[1, 1], square[1, -2], square[-2, 1], square[-2, -2]]
+    for pixel, colour in zip(corners(picture), expected, strict=True):
+        assert np.abs(pixel - colour).max() <= 8, (pixel, colour)
+
+
+def test_mpo_is_a_jpeg_and_its_first_picture_is_used() -> None:
+    """An MPO (a JPEG with more pictures after the first, as some cameras write) is reported
+    as a JPEG, and the first picture is what the Net sees."""
+    first, second = solid((40, 30), RED), solid((40, 30), BLUE)
+    data = encode(first, "MPO", save_all=True, append_images=[second], quality=95)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    picture = load(data, "camera.jpg")
+    assert picture.format == "JPEG" and picture.original_size == (40, 30)
+    assert np.abs(hwc(picture).astype(int) - RED).max() <= 8
+
+
 def test_big_jpeg_is_decoded_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
     drafts: list[object] = []
     real_draft = JpegImagePlugin.JpegImageFile.draft

@@ -3,16 +3,23 @@
 import asyncio
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.web.middleware.logs import AccessLogMiddleware, JsonFormatter, loggable_path
 from app.web.settings import Settings
+from bench.server import ROOT, free_port
 from tests.conftest import build_app
 
 
@@ -144,3 +151,30 @@ def test_logged_paths_are_one_field_of_one_line() -> None:
     assert loggable_path("/static/js/app.js") == "/static/js/app.js"
     assert loggable_path("/a b\nc\r\x1b[31m") == "/a%20b%0Ac%0D%1B%5B31m"
     assert loggable_path("/猫") == "/%E7%8C%AB"
+
+
+def test_python_m_app_logs_every_line_as_json_with_app_log_json(tmp_path: Path) -> None:
+    """`python -m app` (the Dockerfile's command) with APP_LOG_JSON=1: uvicorn's own lines
+    (start-up, shut-down) are JSON too, not only the app's."""
+    port = free_port()
+    env = {**os.environ, "APP_LOG_JSON": "1", "APP_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "app", "--port", str(port)]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+        finally:
+            server.terminate()
+            _, err = server.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line: JSON
+    loggers = {entry["logger"] for entry in entries}
+    assert {"uvicorn.error", "app", "app.access"} <= loggers, lines
+    assert any("Uvicorn running on" in entry["message"] for entry in entries), lines

@@ -3,6 +3,7 @@
 import logging
 import sys
 import time
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -21,16 +22,35 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+PLAIN = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
 def configure_logging(json_lines: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN))
     root = logging.getLogger("app")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
+
+
+def uvicorn_log_config(json_lines: bool) -> dict[str, Any]:
+    """uvicorn's log_config (a logging.config.dictConfig): its own lines (start-up, shut-down,
+    errors) in the app's form, so that with json_lines every line on stderr is JSON. The loggers
+    are uvicorn's own, as its default config sets them up."""
+    formatter: dict[str, Any] = {"()": JsonFormatter} if json_lines else {"format": PLAIN}
+    stderr = {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"app": formatter},
+        "handlers": {"stderr": stderr},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 # Logged for a request that got no answer because its client went away (nginx's convention).
