@@ -3,6 +3,7 @@
 import io
 import json
 import tempfile
+from typing import Any
 
 import pytest
 import torch
@@ -384,7 +385,12 @@ def test_predict_checks_labels_and_weight_before_reading_any_picture(
 
     read: list[str] = []
     real = service.open_upload
-    monkeypatch.setattr(service, "open_upload", lambda *a, **k: read.append(a[1]) or real(*a, **k))
+
+    def spy(data: bytes, name: str, **kwargs: Any) -> Any:
+        read.append(name)
+        return real(data, name, **kwargs)
+
+    monkeypatch.setattr(service, "open_upload", spy)
     big = image_bytes(size=(2000, 2000))
     files = [("image", (f"{i}.png", big, "image/png")) for i in range(3)]
     r = client.post("/predict", files=files, data=data)

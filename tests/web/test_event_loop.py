@@ -52,9 +52,12 @@ def test_big_uploads_are_read_off_the_event_loop(
     JPEG markers looked for); a few small ones on the loop."""
     where: list[bool] = []
     real = service.open_upload
-    monkeypatch.setattr(
-        service, "open_upload", lambda *a, **k: where.append(on_loop()) or real(*a, **k)
-    )
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        where.append(on_loop())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "open_upload", spy)
     big = noise_png(200)
     assert len(big) > 64 * 1024
     for data in (big, image_bytes()):
