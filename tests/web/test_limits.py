@@ -195,8 +195,8 @@ def test_stalled_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_stall_timeout_restarts_with_every_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow but steady body is never cut off: 40 chunks 0.05 s apart take 2 s in all, twice
     the timeout, and none of the gaps comes near it."""
-    stall_for(monkeypatch, 1.0)
-    monkeypatch.setattr(limits, "BODY_TIMEOUT_S", 1.0, raising=False)  # its name until it stalled
+    monkeypatch.setattr(limits, "BODY_STALL_S", 1.0, raising=False)
+    monkeypatch.setattr(limits, "BODY_TIMEOUT_S", 1.0, raising=False)  # a deadline's name, before
     parts = [b"x"] * 40
     slow = stall_after(*parts, every=0.05)
     queue = [slow] * len(parts)
