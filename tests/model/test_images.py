@@ -182,42 +182,9 @@ def test_pixels_are_channels_first() -> None:
 # --- EXIF orientation ---------------------------------------------------------------------------
 
 
-def left_red_right_blue(size: tuple[int, int] = (64, 32)) -> Image.Image:
-    image = solid(size, BLUE)
-    image.paste(RED, (0, 0, size[0] // 2, size[1]))
-    return image
-
-
-# (orientation, shown size, colours at top-left, top-right, bottom-left, bottom-right).
-ORIENTATIONS = [
-    (1, (64, 32), [RED, BLUE, RED, BLUE]),
-    (3, (64, 32), [BLUE, RED, BLUE, RED]),  # turned 180 degrees
-    (6, (32, 64), [RED, RED, BLUE, BLUE]),  # turned a quarter clockwise: left edge on top
-    (8, (32, 64), [BLUE, BLUE, RED, RED]),  # turned a quarter anticlockwise
-]
-
-
 def corners(picture: Picture) -> list[np.ndarray]:
     pixels = hwc(picture).astype(int)
     return [pixels[1, 1], pixels[1, 30], pixels[30, 1], pixels[30, 30]]
-
-
-@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
-@pytest.mark.parametrize(("orientation", "shown_size", "expected"), ORIENTATIONS)
-def test_exif_orientation_is_applied(
-    image_format: str, orientation: int, shown_size: tuple[int, int], expected: list
-) -> None:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = orientation
-    options: dict[str, object] = {"exif": exif}
-    if image_format == "JPEG":
-        options |= {"quality": 95, "subsampling": 0}
-    if image_format == "WEBP":
-        options["lossless"] = True
-    picture = load(encode(left_red_right_blue(), image_format, **options))
-    assert picture.original_size == shown_size
-    for pixel, colour in zip(corners(picture), expected, strict=True):
-        assert np.abs(pixel - colour).max() <= 8
 
 
 def four_colours(size: tuple[int, int] = (64, 32)) -> Image.Image:
