@@ -340,7 +340,16 @@ def test_16_bit_png_transparency() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "value", "grey"), [("I", 65535, 255), ("I", 257 * 100, 100), ("F", 128.0, 128)]
+    ("mode", "value", "grey"),
+    [
+        ("I", 65535, 255),
+        ("I", 257 * 100, 100),
+        ("I", 128, 0),  # 128 / 257 = 0.498: rounded to the nearest level, down
+        ("I", 129, 1),  # 0.502: up
+        ("I", 70_000, 255),  # "I" holds 32 bits: beyond 16 bits, the brightest grey
+        ("I", -1000, 0),  # below 0, black
+        ("F", 128.0, 128),
+    ],
 )
 def test_32_bit_integer_and_float_modes(mode: str, value: float, grey: int) -> None:
     rgb = _to_rgb_or_rgba(Image.new(mode, (4, 4), value))
