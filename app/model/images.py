@@ -135,11 +135,10 @@ def open_upload(data: bytes, filename: str, *, max_pixels: int) -> Upload:
     except Exception as exc:  # Pillow raises many types for bad data (OSError, SyntaxError, ...)
         raise _error(name, DAMAGED) from exc
 
+    # Pillow itself refuses a header of no width or height (ImageFile.__init__: min(size) <= 0).
     width, height = image.size
     if width * height > limit:
         raise _error(name, too_large)
-    if width <= 0 or height <= 0:
-        raise _error(name, DAMAGED)
     return Upload(name, image, size)
 
 

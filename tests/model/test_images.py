@@ -369,7 +369,7 @@ def red_middle_blue_sides(size: tuple[int, int]) -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("size", [(64, 32), (32, 64), (33, 32)])
+@pytest.mark.parametrize("size", [(64, 32), (32, 64), (33, 32), (35, 32), (32, 35)])
 def test_non_square_is_centre_cropped(size: tuple[int, int]) -> None:
     picture = load(encode(red_middle_blue_sides(size), "PNG"))
     assert picture.original_size == size
@@ -680,8 +680,72 @@ def test_harmless_text_chunk_is_fine() -> None:
     assert (hwc(picture) == 0).all()
 
 
-def test_zero_width_header() -> None:
-    rejected(png_by_hand(0, 10))
+@pytest.mark.parametrize("size", [(0, 10), (10, 0)])
+def test_a_header_without_width_or_height_is_refused_before_decoding(
+    size: tuple[int, int],
+) -> None:
+    with pytest.raises(ImageError) as caught:
+        open_upload(png_by_hand(*size), "flat.png", max_pixels=MAX_PIXELS)
+    assert str(caught.value) == "flat.png: not a PNG, JPEG, GIF, WebP or BMP image"
+
+
+def test_a_chunk_cut_short_before_the_pixels_is_damage() -> None:
+    """Pillow's read of a chunk that runs past the end raises from Image.open itself."""
+    data = one_pixel_png(before_idat=png_chunk(b"prIv", bytes(1000)))
+    with pytest.raises(ImageError) as caught:
+        open_upload(data[: 33 + 500], "cut.png", max_pixels=MAX_PIXELS)
+    assert str(caught.value) == "cut.png: the image data is damaged or incomplete"
+
+
+def test_a_chunk_length_of_4_gib_is_damage_not_a_walk_backwards() -> None:
+    huge = struct.pack(">I", 0xFFFFFFF0) + b"prIv" + bytes(16)
+    assert (
+        rejected(one_pixel_png(before_idat=huge))
+        == "x.png: the image data is damaged or incomplete"
+    )
+
+
+def test_a_text_chunk_cut_short_after_the_pixels_is_damage() -> None:
+    """Truncation is never tolerated, in metadata that is skipped either."""
+    data = one_pixel_png()[:-12] + ztxt(b"a comment")[:-6]
+    assert rejected(data) == "x.png: the image data is damaged or incomplete"
+
+
+@pytest.mark.usefixtures("no_inflating")
+def test_a_png_that_ends_without_iend_is_read_and_its_text_skipped() -> None:
+    """Pillow reads a PNG without IEND; the walk skips a text chunk that ends the file exactly,
+    and stops at a chunk header cut short."""
+    no_end = one_pixel_png()[:-12]
+    assert load(no_end + ztxt(b"last")).original_size == (1, 1)
+    assert load(no_end + b"\0\0\0").original_size == (1, 1)
+
+
+def test_what_follows_iend_is_not_walked() -> None:
+    """Bytes after IEND (some tools append data there) count for nothing, chunks or not."""
+    assert load(one_pixel_png() + private_chunks(200)).original_size == (1, 1)
+
+
+def test_no_pixel_cap_from_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Pillow's own bomb limit turned off (Image.MAX_IMAGE_PIXELS = None), ours holds."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    assert load(png_by_hand(4, 4), max_pixels=16).original_size == (4, 4)
+    assert rejected(png_by_hand(4, 5), max_pixels=16).endswith("(more than 16 pixels)")
+
+
+def test_resizing_is_lanczos_after_a_box_reduction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's promise: Lanczos antialiasing, with Pillow's reducing_gap of 3."""
+    calls: list[tuple[object, object]] = []
+    real = Image.Image.resize
+
+    def spy(
+        self: Image.Image, size: object, resample: object = None, *args: object, **kw: object
+    ) -> Image.Image:
+        calls.append((resample, kw.get("reducing_gap")))
+        return real(self, size, resample, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "resize", spy)
+    load(encode(noise((200, 100)), "PNG"))
+    assert calls == [(Image.Resampling.LANCZOS, 3.0)]
 
 
 def test_mutated_uploads_only_ever_raise_image_error() -> None:
