@@ -698,7 +698,7 @@ def test_a_chunk_cut_short_before_the_pixels_is_damage() -> None:
 
 
 def test_a_chunk_length_of_4_gib_is_damage_not_a_walk_backwards() -> None:
-    huge = struct.pack(">I", 0xFFFFFFF0) + b"prIv" + bytes(16)
+    huge = struct.pack(">I", 0xFFFF_FFF4) + b"prIv" + bytes(16)  # -12 if read as signed
     assert (
         rejected(one_pixel_png(before_idat=huge))
         == "x.png: the image data is damaged or incomplete"
