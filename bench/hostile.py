@@ -19,6 +19,7 @@ from /proc every 0.05 s. Targets: /health within 0.5 s each time, the one-JPEG /
 
 import argparse
 import io
+import os
 import statistics
 import struct
 import sys
@@ -175,6 +176,7 @@ class Result:
     attacks: dict[str, tuple[Series, list[int]]]
     rss_idle: int
     rss_peak: int
+    load: tuple[float, float]  # the machine's 1-minute load average before and after
 
     @property
     def passed(self) -> bool:
@@ -209,6 +211,8 @@ class Result:
             "",
             f"Resident memory: {self.rss_idle / mib:.0f} MiB idle, peak {self.rss_peak / mib:.0f} "
             f"MiB (target under {RSS_TARGET_BYTES / mib:.0f} MiB).",
+            f"Load average (1 min): {self.load[0]:.1f} before, {self.load[1]:.1f} after, on "
+            f"{os.cpu_count()} CPUs.",
             f"Verdict: {'all targets met' if self.passed else 'a target was missed'}.",
         ]
         return "\n".join(lines)
@@ -220,6 +224,7 @@ def run(url: str, pid: int, rounds: int = 3, only: str = "") -> Result:
     pictures, _ = cifar_jpegs(1)
     one_jpeg = multipart_body(pictures)
     rss_idle = _rss(pid)
+    load_before = os.getloadavg()[0]
     stop = threading.Event()
     health, predict, peak = Series(), Series(), [rss_idle]
     probes = [
@@ -240,7 +245,7 @@ def run(url: str, pid: int, rounds: int = 3, only: str = "") -> Result:
     stop.set()
     for thread in probes:
         thread.join()
-    return Result(health, predict, results, rss_idle, peak[0])
+    return Result(health, predict, results, rss_idle, peak[0], (load_before, os.getloadavg()[0]))
 
 
 def main(argv: list[str] | None = None) -> int:

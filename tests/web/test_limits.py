@@ -283,9 +283,10 @@ def test_empty_body() -> None:
 
 def test_other_scopes_pass_through_with_their_own_receive_and_send() -> None:
     """A lifespan (or websocket) scope goes to the app as it came, nothing read or capped."""
-    got: list[Message] = []
+    got: list[Any] = []
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        got.append(scope)
         got.append(await receive())
         await send({"type": "lifespan.startup.complete"})
 
@@ -300,7 +301,7 @@ def test_other_scopes_pass_through_with_their_own_receive_and_send() -> None:
 
     lifespan: dict[str, Any] = {"type": "lifespan"}
     run_async(middleware(lifespan, receive, send))
-    assert got == [{"type": "lifespan.startup"}]
+    assert got == [lifespan, {"type": "lifespan.startup"}]
     assert sent == [{"type": "lifespan.startup.complete"}]
 
 
