@@ -19,7 +19,7 @@ from app.engine.index import every_position_counts, index_targets
 from app.engine.notes import notes
 from app.engine.probability import probability_targets
 from app.engine.smoothing import smoothed_targets
-from app.engine.stages import Reduction, Stages, class_dim, softmax_stages
+from app.engine.stages import Reduction, Stages, assemble, class_dim, softmax_stages
 
 
 def cross_entropy_stages(
@@ -38,12 +38,7 @@ def cross_entropy_stages(
     z, t, w, eps = x.z, x.t, x.w, float(label_smoothing)
 
     # PyTorch's own answer first: it is the cross-check, and it fails fast on anything we missed.
-    try:
-        torch_loss = F.cross_entropy(
-            z, t, w, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps
-        )
-    except (RuntimeError, ValueError, IndexError) as e:
-        raise InputError(f"PyTorch rejected this input: {e}") from e
+    torch_loss = pytorch_loss(z, t, w, ignore_index, reduction, eps)
 
     cd = class_dim(z)
     sm = softmax_stages(z, cd)
@@ -57,24 +52,17 @@ def cross_entropy_stages(
     else:
         path = index_targets(sm, t, w, ignore_index, reduction, cd)
 
-    stages = Stages(
-        logits=z,
-        max_logit=sm.max_logit,
-        shifted=sm.shifted,
-        exp=sm.exp,
-        sum_exp=sm.sum_exp,
-        log_sum_exp=sm.log_sum_exp,
-        softmax=sm.softmax,
-        log_probs=sm.log_probs,
-        one_hot=path.one_hot,
-        target_dist=path.target_dist,
-        per_element_loss=path.per_element_loss,
-        loss=path.loss,
-        grad=path.grad,
-        predicted=sm.predicted,
-        denominator=path.denominator,
-        torch_loss=torch_loss,
-        warnings=[],
-    )
+    stages = assemble(z, sm, path, torch_loss)
     stages.warnings = notes(stages, path, sm.finite, ignore_index)
     return stages
+
+
+def pytorch_loss(
+    z: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, reduction: Reduction, eps: float
+) -> Tensor:
+    try:
+        return F.cross_entropy(
+            z, t, w, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps
+        )
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise InputError(f"PyTorch rejected this input: {e}") from e

@@ -108,3 +108,26 @@ def reduce(per_element: Tensor, denominator: Tensor, reduction: Reduction) -> Te
 def per_class(w: Tensor, z: Tensor, cd: int) -> Tensor:
     """Class weights (C) as a tensor that broadcasts against the logits: (C, 1, ..., 1)."""
     return w.view(w.numel(), *([1] * (z.dim() - cd - 1)))
+
+
+def assemble(z: Tensor, sm: Softmax, path: Targeted, torch_loss: Tensor) -> Stages:
+    """The record of every stage, without warnings yet (the notes read the stages)."""
+    return Stages(
+        logits=z,
+        max_logit=sm.max_logit,
+        shifted=sm.shifted,
+        exp=sm.exp,
+        sum_exp=sm.sum_exp,
+        log_sum_exp=sm.log_sum_exp,
+        softmax=sm.softmax,
+        log_probs=sm.log_probs,
+        one_hot=path.one_hot,
+        target_dist=path.target_dist,
+        per_element_loss=path.per_element_loss,
+        loss=path.loss,
+        grad=path.grad,
+        predicted=sm.predicted,
+        denominator=path.denominator,
+        torch_loss=torch_loss,
+        warnings=[],
+    )
