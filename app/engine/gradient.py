@@ -33,10 +33,26 @@ def index_grad(softmax: Tensor, idx: Tensor, ws: Tensor, cd: int) -> Tensor:
     return grad.scatter_add_(cd, idx, ws.neg().unsqueeze(cd))
 
 
-def ignored_rows_when_dividing_by_zero(grad: Tensor, counted: Tensor, cd: int) -> Tensor:
-    """Where 'mean' divides by 0, the closed form's 0 * inf makes ignored rows NaN; PyTorch never
-    touches ignored rows, so they stay 0 even when it divides by 0."""
-    return grad.masked_fill_(~counted.unsqueeze(cd), 0.0)
+def when_mean_divides_by_zero(
+    grad: Tensor, softmax: Tensor, counted: Tensor, smoothing: bool, cd: int
+) -> Tensor:
+    """The gradient that autograd gives where 'mean' divides by 0 (every target ignored, or the
+    counted targets' weights sum to 0), which the closed form's 0 * inf does not.
+
+    Autograd goes through log_softmax's backward, grad_j = g_j - softmax_j * sum_c g_c, with g
+    the gradient with respect to log_probs:
+    - ignored rows: g = 0 (neither nll_loss nor the smoothing term touches them), so grad is
+      softmax * 0: 0, or NaN where the row's softmax is NaN (a NaN or infinite logit);
+    - counted rows with label smoothing: g_c = -w_c * (eps/C) / 0 at every class; weights that
+      sum to 0 over the counted targets include a 0 or both signs, so sum_c g_c is NaN, and
+      so is every entry of the row;
+    - counted rows without smoothing: the closed form already gives autograd's numbers (+-inf,
+      and NaN at the target)."""
+    counted = counted.unsqueeze(cd)
+    ignored_rows = softmax * 0.0
+    if smoothing:
+        return ignored_rows.masked_fill_(counted, math.nan)
+    return torch.where(counted, grad, ignored_rows)
 
 
 def every_position_grad(
@@ -76,7 +92,10 @@ def smoothed_grad(
     (a scatter) plus eps/C w_j where counted."""
     C = softmax.shape[cd]
     w_sum = C if w is None else float(w.sum())
-    s = (1 - eps) * w_t + (eps / C) * w_sum * counted_f  # (batch) sum_c w_c q_c
+    uniform = eps / C * w_sum  # eps/C sum_c w_c
+    if math.isinf(uniform) and w is not None:  # the sum overflowed; eps/C * w_c may not
+        uniform = float((eps / C * w).sum())
+    s = (1 - eps) * w_t + uniform * counted_f  # (batch) sum_c w_c q_c
     grad = softmax * (s * scale).unsqueeze(cd)
     grad.scatter_add_(cd, idx, (-(1 - eps) * w_t * scale).unsqueeze(cd))
     smoothing = counted_f.unsqueeze(cd) * (eps / C * float(scale))  # (batch, 1, ...)

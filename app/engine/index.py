@@ -16,9 +16,9 @@ from torch import Tensor
 
 from app.engine.gradient import (
     every_position_grad,
-    ignored_rows_when_dividing_by_zero,
     index_grad,
     scale_for,
+    when_mean_divides_by_zero,
 )
 from app.engine.stages import Reduction, Softmax, Targeted, reduce
 
@@ -54,7 +54,7 @@ def index_targets(
     divides_by_zero = reduction == "mean" and not p.denominator
     grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
     if divides_by_zero:
-        grad = ignored_rows_when_dividing_by_zero(grad, p.counted, cd)
+        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, False, cd)
     return Targeted(
         one_hot=p.one_hot,
         target_dist=p.one_hot,

@@ -32,6 +32,12 @@ def cross_entropy_stages(
 ) -> Stages:
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
+    The stages are PyTorch's, NaN and inf included: loss as F.cross_entropy, log_sum_exp as
+    torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
+    autograd through F.cross_entropy, also where 'mean' divides by 0. The gradient is computed
+    in closed form, not by autograd, so it agrees with autograd's to rounding (a few ulps of
+    the largest w_c * scale, where entries cancel), not bit for bit.
+
     Every input that requires grad is detached first, so no stage requires grad and autograd
     records nothing (without the cost of entering torch.no_grad() on every call)."""
     x = checked_inputs(logits, target, weight, ignore_index, reduction, label_smoothing)

@@ -40,7 +40,12 @@ def probability_notes(target_sums: Tensor, ignore_index: int) -> list[str]:
             "every position counts."
         )
     off = (target_sums - 1).abs() > PROBABILITY_TOLERANCE
-    if off.any():
+    if off.any() and target_sums.dim() == 0:  # one position: logits of shape (C)
+        out.append(
+            f"The target probabilities sum to {float(target_sums):.6g}, not 1; "
+            "PyTorch uses them as given."
+        )
+    elif off.any():
         first = first_true(off)
         out.append(
             f"The target probabilities at {int(off.sum())} of {off.numel()} positions do not "

@@ -11,7 +11,7 @@ q = (1 - eps) * one_hot + eps / C.
 
 from torch import Tensor
 
-from app.engine.gradient import ignored_rows_when_dividing_by_zero, scale_for, smoothed_grad
+from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
 from app.engine.index import pick
 from app.engine.stages import Reduction, Softmax, Targeted
 
@@ -41,7 +41,7 @@ def smoothed_targets(
     scale = scale_for(p.denominator, reduction)
     grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
     if divides_by_zero:
-        grad = ignored_rows_when_dividing_by_zero(grad, p.counted, cd)
+        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, True, cd)
     return Targeted(
         one_hot=p.one_hot,
         target_dist=p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C),

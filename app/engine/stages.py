@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
 
+import torch
 from torch import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
@@ -24,7 +25,7 @@ class Stages:
     shifted: Tensor  # logits - max_logit, every entry <= 0
     exp: Tensor  # exp(shifted), in (0, 1]
     sum_exp: Tensor  # batch-shaped, >= 1
-    log_sum_exp: Tensor  # batch-shaped: max_logit + log(sum_exp)
+    log_sum_exp: Tensor  # batch-shaped: max_logit + log(sum_exp); max_logit where it is +-inf
     softmax: Tensor  # exp / sum_exp
     log_probs: Tensor  # shifted - log(sum_exp), i.e. log_softmax
     one_hot: Tensor | None  # index targets: 1.0 at the target class, rows of 0 where ignored
@@ -73,8 +74,12 @@ def softmax_stages(z: Tensor, cd: int) -> Softmax:
     softmax = exp / sum_exp.unsqueeze(cd)
     log_probs = shifted - log_sum_exp_shifted.unsqueeze(cd)
     # A row with a NaN or infinite logit (or one that overflows) has a log-probability that is
-    # NaN or -inf; one reduction rules that out, and the notes look closer only when it fails.
+    # NaN or -inf; one reduction rules that out, and the rest looks closer only when it fails.
     finite = not z.numel() or math.isfinite(float(log_probs.min()))
+    if not finite:
+        # where the max is +-inf (a row of -inf, or one with +inf), inf - inf makes the row NaN;
+        # torch.logsumexp shifts by 0 there instead, and gives the max itself: -inf or +inf
+        log_sum_exp = torch.where(max_logit.isinf(), max_logit, log_sum_exp)
     return Softmax(
         max_logit, predicted, shifted, exp, sum_exp, log_sum_exp, softmax, log_probs, finite
     )
