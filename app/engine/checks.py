@@ -92,7 +92,19 @@ def as_probabilities(t: Tensor, z: Tensor, ignore_index: int) -> Tensor:
             f"{shape_text(batch_shape)}."
         )
     t = (t if t.dtype == torch.float64 else t.to(torch.float64)).contiguous()
-    lo, hi = (float(x) for x in torch.aminmax(t)) if t.numel() else (0.0, 0.0)
+    if t.numel():
+        check_probability_values(t)
+    if ignore_index >= 0:  # cross_entropy_loss_symint: TORCH_CHECK(ignore_index < 0, ...)
+        raise InputError(
+            f"ignore_index {ignore_index} cannot be used with class-probability targets: "
+            "PyTorch accepts only a negative ignore_index there (and ignores it)."
+        )
+    return t
+
+
+def check_probability_values(t: Tensor) -> None:
+    """Probabilities must be finite and >= 0 (they need not sum to 1: the notes warn)."""
+    lo, hi = (float(x) for x in torch.aminmax(t))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         first = first_true(~torch.isfinite(t))
         raise InputError(
@@ -105,12 +117,6 @@ def as_probabilities(t: Tensor, z: Tensor, ignore_index: int) -> Tensor:
             f"target probabilities cannot be negative; found {float(t[first]):.6g} at "
             f"{position_text(first)}."
         )
-    if ignore_index >= 0:  # cross_entropy_loss_symint: TORCH_CHECK(ignore_index < 0, ...)
-        raise InputError(
-            f"ignore_index {ignore_index} cannot be used with class-probability targets: "
-            "PyTorch accepts only a negative ignore_index there (and ignores it)."
-        )
-    return t
 
 
 def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, bool]:
@@ -138,7 +144,9 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
             f"{shape_text(z.shape)}."
         )
     t = (t if t.dtype == torch.int64 else t.to(torch.int64)).contiguous()
-    lo, hi = map(int, torch.aminmax(t)) if t.numel() else (0, 0)
+    if t.numel() == 0:
+        return t, True  # an empty batch: nothing to check, nothing ignored
+    lo, hi = map(int, torch.aminmax(t))
     # the cheap test first; a value outside [0, C) may still be ignore_index
     bad = ((t < 0) | (t >= C)) & (t != ignore_index) if lo < 0 or hi >= C else None
     if bad is not None and bad.any():

@@ -33,9 +33,7 @@ def index_grad(softmax: Tensor, idx: Tensor, ws: Tensor, cd: int) -> Tensor:
     return grad.scatter_add_(cd, idx, ws.neg().unsqueeze(cd))
 
 
-def when_mean_divides_by_zero(
-    grad: Tensor, softmax: Tensor, counted: Tensor, smoothing: bool, cd: int
-) -> Tensor:
+def when_mean_divides_by_zero(grad: Tensor, softmax: Tensor, counted: Tensor, cd: int) -> Tensor:
     """The gradient that autograd gives where 'mean' divides by 0 (every target ignored, or the
     counted targets' weights sum to 0), which the closed form's 0 * inf does not.
 
@@ -43,16 +41,11 @@ def when_mean_divides_by_zero(
     the gradient with respect to log_probs:
     - ignored rows: g = 0 (neither nll_loss nor the smoothing term touches them), so grad is
       softmax * 0: 0, or NaN where the row's softmax is NaN (a NaN or infinite logit);
-    - counted rows with label smoothing: g_c = -w_c * (eps/C) / 0 at every class; weights that
-      sum to 0 over the counted targets include a 0 or both signs, so sum_c g_c is NaN, and
-      so is every entry of the row;
-    - counted rows without smoothing: the closed form already gives autograd's numbers (+-inf,
-      and NaN at the target)."""
-    counted = counted.unsqueeze(cd)
-    ignored_rows = softmax * 0.0
-    if smoothing:
-        return ignored_rows.masked_fill_(counted, math.nan)
-    return torch.where(counted, grad, ignored_rows)
+    - counted rows: grad as given. Without smoothing the closed form already has autograd's
+      numbers (+-inf, and NaN at the target). With label smoothing g_c = -w_c * (eps/C) / 0 at
+      every class, and weights that sum to 0 over the counted targets include a 0 or both
+      signs, so sum_c g_c is NaN, and so is every entry of the row: the caller passes NaN."""
+    return torch.where(counted.unsqueeze(cd), grad, softmax * 0.0)
 
 
 def every_position_grad(

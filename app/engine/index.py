@@ -20,7 +20,7 @@ from app.engine.gradient import (
     scale_for,
     when_mean_divides_by_zero,
 )
-from app.engine.stages import Reduction, Softmax, Targeted, reduce
+from app.engine.stages import Reduction, Softmax, TargetStages, reduce
 
 
 @dataclass(slots=True)
@@ -48,14 +48,14 @@ def pick(log_probs: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, cd: 
 
 def index_targets(
     sm: Softmax, t: Tensor, w: Tensor | None, ignore_index: int, reduction: Reduction, cd: int
-) -> Targeted:
+) -> TargetStages:
     """Class indices, some of which may equal ignore_index."""
     p = pick(sm.log_probs, t, w, ignore_index, cd)
     divides_by_zero = reduction == "mean" and not p.denominator
     grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
     if divides_by_zero:
-        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, False, cd)
-    return Targeted(
+        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, cd)
+    return TargetStages(
         one_hot=p.one_hot,
         target_dist=p.one_hot,
         per_element_loss=p.nll,
@@ -63,30 +63,30 @@ def index_targets(
         grad=grad,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
-        any_counted=bool(p.counted.any()),
+        all_ignored=not p.counted.any(),
     )
 
 
 def every_position_counts(
     sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int
-) -> Targeted:
+) -> TargetStages:
     """Class indices none of which equals ignore_index: index_targets with every mask True,
     without the masks (the same numbers, in fewer steps; this is the common case)."""
     idx = t.unsqueeze(cd)
     one_hot = torch.zeros_like(sm.log_probs).scatter_(cd, idx, 1.0)
     picked = sm.log_probs.gather(cd, idx).squeeze(cd)  # (batch) log_probs at the targets
     n = t.numel()
-    if w is None:
+    if w is None:  # 'mean' divides by the number of positions
         w_t = None
         per_element = picked.neg_()
-        denominator = torch.scalar_tensor(n, dtype=picked.dtype, device=t.device)
-    else:
+        denominator = picked.new_tensor(n)
+        divides_by_zero = reduction == "mean" and n == 0
+    else:  # 'mean' divides by the sum of the targets' weights
         w_t = w[t]
         per_element = picked.neg_().mul_(w_t)
         denominator = w_t.sum()
-    # whether 'mean' divides by 0; without weights, it divides by the number of positions
-    divides_by_zero = reduction == "mean" and (not n if w is None else not denominator)
-    return Targeted(
+        divides_by_zero = reduction == "mean" and not denominator
+    return TargetStages(
         one_hot=one_hot,
         target_dist=one_hot,
         per_element_loss=per_element,
@@ -94,5 +94,4 @@ def every_position_counts(
         grad=every_position_grad(sm.softmax, one_hot, idx, w_t, denominator, reduction, cd),
         denominator=denominator,
         divides_by_zero=divides_by_zero,
-        any_counted=n > 0,
     )

@@ -36,7 +36,10 @@ def cross_entropy_stages(
     torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
     autograd through F.cross_entropy, also where 'mean' divides by 0. The gradient is computed
     in closed form, not by autograd, so it agrees with autograd's to rounding (a few ulps of
-    the largest w_c * scale, where entries cancel), not bit for bit.
+    the largest w_c * scale, where entries cancel), not bit for bit. One known exception: with
+    probability targets, weights near the float64 maximum and 'mean', sum_c w_c q_c can
+    overflow here where autograd divides by N first; the gradient is then inf or NaN where
+    autograd's is finite (no JSON request with sensible weights comes near it).
 
     Every input that requires grad is detached first, so no stage requires grad and autograd
     records nothing (without the cost of entering torch.no_grad() on every call)."""
@@ -58,9 +61,7 @@ def cross_entropy_stages(
     else:
         path = index_targets(sm, t, w, ignore_index, reduction, cd)
 
-    stages = assemble(z, sm, path, torch_loss)
-    stages.warnings = notes(stages, path, sm.finite, ignore_index)
-    return stages
+    return assemble(z, sm, path, torch_loss, notes(z, sm, path, ignore_index))
 
 
 def pytorch_loss(

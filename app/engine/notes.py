@@ -6,27 +6,24 @@ import math
 import torch
 from torch import Tensor
 
-from app.engine.stages import Stages, Targeted
-from app.engine.text import first_true, number_text, position_text
+from app.engine.stages import Softmax, TargetStages
+from app.engine.text import first_true, non_finite_text, position_text
 
 PROBABILITY_TOLERANCE = 1e-6  # how far from 1 a target distribution may sum before a warning
 
 
-def notes(st: Stages, path: Targeted, log_probs_finite: bool, ignore_index: int) -> list[str]:
-    out: list[str] = []
-    if path.target_sums is not None:
-        out += probability_notes(path.target_sums, ignore_index)
-    # why a stage is NaN or infinite, if one is and something explains it
-    explained = None if log_probs_finite else non_finite_logits_note(st)
-    if explained:
-        out.append(explained)
+def notes(z: Tensor, sm: Softmax, path: TargetStages, ignore_index: int) -> list[str]:
+    out = [] if path.target_sums is None else probability_notes(path.target_sums, ignore_index)
+    # why a stage is NaN or infinite, if one is
+    if not sm.finite:
+        out.append(non_finite_logits_note(z))
     if path.divides_by_zero:
-        out.append(divides_by_zero_note(st, path.any_counted, ignore_index))
-    elif path.any_counted is False and st.logits.numel():
+        out.append(divides_by_zero_note(z, path.loss, path.all_ignored, ignore_index))
+    elif path.all_ignored and z.numel():
         out.append(f"Every target equals ignore_index ({ignore_index}), so the loss is 0.")
-    if explained or path.divides_by_zero:
+    if not sm.finite or path.divides_by_zero:
         return out
-    overflow = loss_overflow_note(st.loss)
+    overflow = loss_overflow_note(path.loss)
     return [*out, overflow] if overflow else out
 
 
@@ -55,35 +52,33 @@ def probability_notes(target_sums: Tensor, ignore_index: int) -> list[str]:
     return out
 
 
-def non_finite_logits_note(st: Stages) -> str | None:
-    """Some log-probability is NaN or -inf: a NaN or infinite logit, or a row whose logits are
-    so far apart that subtracting the max overflows."""
-    lo, hi = (float(x) for x in torch.aminmax(st.logits))
+def non_finite_logits_note(z: Tensor) -> str:
+    """Why some log-probability is NaN or -inf: a NaN or infinite logit, or else (finite logits)
+    a row whose logits are so far apart that subtracting its max overflows."""
+    lo, hi = (float(x) for x in torch.aminmax(z))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return (
             "The logits contain NaN or infinite values; PyTorch carries them through, so the "
             "stages that depend on them are NaN or infinite too."
         )
-    if math.isinf(hi - lo) and bool(torch.isinf(st.shifted).any()):
-        return (
-            "Some logits are so far below their row's maximum (more than about 1.8e308) "
-            "that subtracting the maximum overflows to -inf: those classes get probability "
-            "0 and log-probability -inf, and any target mass on them makes the loss "
-            "infinite, or NaN where 0 is multiplied by -inf."
-        )
-    return None
+    return (
+        "Some logits are so far below their row's maximum (more than about 1.8e308) "
+        "that subtracting the maximum overflows to -inf: those classes get probability "
+        "0 and log-probability -inf, and any target mass on them makes the loss "
+        "infinite, or NaN where 0 is multiplied by -inf."
+    )
 
 
-def divides_by_zero_note(st: Stages, any_counted: bool | None, ignore_index: int) -> str:
-    if st.logits.numel() == 0:
+def divides_by_zero_note(z: Tensor, loss: Tensor, all_ignored: bool, ignore_index: int) -> str:
+    if z.numel() == 0:
         why, grad = "the batch is empty", ""
-    elif any_counted is False:
+    elif all_ignored:
         why, grad = f"every target equals ignore_index ({ignore_index})", ""
     else:
         why = "the weights of the non-ignored targets sum to 0"
         grad = " The gradient at the counted positions is not finite either."
     return (
-        f"'mean' divides by 0 because {why}, so the loss is {number_text(st.loss)}, "
+        f"'mean' divides by 0 because {why}, so the loss is {non_finite_text(loss)}, "
         f"as in PyTorch.{grad}"
     )
 
@@ -91,7 +86,7 @@ def divides_by_zero_note(st: Stages, any_counted: bool | None, ignore_index: int
 def loss_overflow_note(loss: Tensor) -> str | None:
     """Finite logits and weights, and still a loss that is not finite."""
     if loss.dim() == 0:
-        where = "" if math.isfinite(float(loss)) else f"is {number_text(loss)}"
+        where = "" if math.isfinite(float(loss)) else f"is {non_finite_text(loss)}"
     else:
         finite = torch.isfinite(loss)
         where = "" if bool(finite.all()) else f"is not finite at {int((~finite).sum())} positions"

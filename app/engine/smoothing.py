@@ -9,11 +9,13 @@ nll's 'mean' divisor. Per position this is -sum_c w_c q_c log_probs_c with the s
 q = (1 - eps) * one_hot + eps / C.
 """
 
+import math
+
 from torch import Tensor
 
 from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
 from app.engine.index import pick
-from app.engine.stages import Reduction, Softmax, Targeted
+from app.engine.stages import Reduction, Softmax, TargetStages
 
 
 def smoothed_targets(
@@ -24,7 +26,7 @@ def smoothed_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
-) -> Targeted:
+) -> TargetStages:
     log_probs = sm.log_probs
     C = log_probs.shape[cd]
     p = pick(log_probs, t, w, ignore_index, cd)  # nll, as without smoothing
@@ -40,9 +42,9 @@ def smoothed_targets(
     divides_by_zero = reduction == "mean" and not p.denominator
     scale = scale_for(p.denominator, reduction)
     grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
-    if divides_by_zero:
-        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, True, cd)
-    return Targeted(
+    if divides_by_zero:  # every counted row is NaN in autograd (when_mean_divides_by_zero)
+        grad = when_mean_divides_by_zero(grad.fill_(math.nan), sm.softmax, p.counted, cd)
+    return TargetStages(
         one_hot=p.one_hot,
         target_dist=p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C),
         per_element_loss=per_element,
@@ -50,7 +52,7 @@ def smoothed_targets(
         grad=grad,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
-        any_counted=bool(p.counted.any()),
+        all_ignored=not p.counted.any(),
     )
 
 

@@ -86,7 +86,7 @@ def softmax_stages(z: Tensor, cd: int) -> Softmax:
 
 
 @dataclass(slots=True)
-class Targeted:
+class TargetStages:
     """What a path computes from the log-probabilities and the target: the rest of Stages, and
     what the notes need to explain it."""
 
@@ -97,7 +97,7 @@ class Targeted:
     grad: Tensor  # logits-shaped
     denominator: Tensor  # 0-d
     divides_by_zero: bool  # whether 'mean' divides by 0
-    any_counted: bool | None  # index targets: whether any position counts; None: probabilities
+    all_ignored: bool = False  # class indices: every target equals ignore_index
     target_sums: Tensor | None = None  # probability targets: each position's sum over classes
 
 
@@ -115,8 +115,10 @@ def per_class(w: Tensor, z: Tensor, cd: int) -> Tensor:
     return w.view(w.numel(), *([1] * (z.dim() - cd - 1)))
 
 
-def assemble(z: Tensor, sm: Softmax, path: Targeted, torch_loss: Tensor) -> Stages:
-    """The record of every stage, without warnings yet (the notes read the stages)."""
+def assemble(
+    z: Tensor, sm: Softmax, path: TargetStages, torch_loss: Tensor, warnings: list[str]
+) -> Stages:
+    """The record of every stage."""
     return Stages(
         logits=z,
         max_logit=sm.max_logit,
@@ -134,5 +136,5 @@ def assemble(z: Tensor, sm: Softmax, path: Targeted, torch_loss: Tensor) -> Stag
         predicted=sm.predicted,
         denominator=path.denominator,
         torch_loss=torch_loss,
-        warnings=[],
+        warnings=warnings,
     )

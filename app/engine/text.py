@@ -27,7 +27,7 @@ def dtype_text(t: Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def number_text(t: Tensor) -> str:
-    """A 0-d tensor as a sentence says it: 0.5, NaN, +inf."""
+def non_finite_text(t: Tensor) -> str:
+    """A 0-d tensor that is not finite, as a sentence says it: NaN, +inf or -inf."""
     x = float(t)
-    return "NaN" if math.isnan(x) else f"{x:+g}" if math.isinf(x) else f"{x:g}"
+    return "NaN" if math.isnan(x) else f"{x:+g}"

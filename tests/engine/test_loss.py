@@ -485,49 +485,6 @@ def test_a_single_distribution_that_does_not_sum_to_one_names_no_position():
     ]
 
 
-# --- what the engine rejects ---------------------------------------------------------------------
-
-Z = torch.zeros(3, 10, dtype=F64)
-T = torch.tensor([0, 1, 2])
-
-
-@pytest.mark.parametrize(
-    ("logits", "target", "options", "message"),
-    [
-        (torch.tensor(1.0), torch.tensor(0), {}, "logits need at least one dimension"),
-        (torch.zeros(3, 0), T, {}, "logits of shape (3, 0) have no classes"),
-        (torch.zeros(0), torch.tensor(0), {}, "logits of shape (0) have no classes"),
-        (torch.zeros(3, 10, dtype=torch.bool), T, {}, "logits must be real numbers, not bool"),
-        (Z, torch.tensor([0, 1]), {}, "target of shape (2) fits neither class indices (shape (3))"),
-        (Z, torch.zeros(3, 10, dtype=torch.long), {}, "which must be floating-point numbers"),
-        (Z, torch.tensor([0.0, 1.0, 2.0]), {}, "holds class indices, which must be integers"),
-        (Z, torch.tensor([True, False, True]), {}, "must be integers, not bool"),
-        (Z[0], torch.tensor(3.0), {}, "target 3.0 is a class index, which must be an integer"),
-        (Z, torch.tensor([0, 12, 3]), {}, "target 12 at [1] is out of range for 10 classes"),
-        (Z, torch.tensor([0, -1, 3]), {}, "target -1 at [1] is out of range for 10 classes"),
-        (Z, torch.tensor([10, 11, 3]), {}, "and 1 more target is too"),
-        (Z[0], torch.tensor(10), {}, "target 10 is out of range for 10 classes"),
-        (Z, torch.full((3, 10), -0.1, dtype=F64), {}, "cannot be negative; found -0.1 at [0, 0]"),
-        (Z, torch.full((3, 10), math.nan, dtype=F64), {}, "must be finite; found nan at [0, 0]"),
-        (Z, torch.full((3, 10), 0.1, dtype=F64), {"ignore_index": 0}, "ignore_index 0 cannot"),
-        (Z, T, {"weight": torch.ones(9)}, "weight must be a list of 10 numbers, one per class"),
-        (Z, T, {"weight": torch.ones(1, 10)}, "got shape (1, 10)"),
-        (Z, T, {"weight": torch.tensor([1.0] * 9 + [math.inf])}, "weight must be finite"),
-        (Z, T, {"label_smoothing": -0.1}, "label_smoothing must be between 0 and 1, not -0.1"),
-        (Z, T, {"label_smoothing": 1.5}, "label_smoothing must be between 0 and 1, not 1.5"),
-        (Z, T, {"label_smoothing": math.nan}, "label_smoothing must be between 0 and 1"),
-        (Z, T, {"reduction": "avg"}, "reduction must be 'mean', 'sum' or 'none', not 'avg'"),
-        (Z, T, {"ignore_index": 1.5}, "ignore_index must be an integer"),
-        (Z, T, {"ignore_index": 2**70}, "does not fit in a 64-bit integer"),
-    ],
-)
-def test_rejections(logits, target, options, message):
-    with pytest.raises(InputError) as info:
-        cross_entropy_stages(logits, target, **options)
-    assert message in str(info.value)
-    assert isinstance(info.value, ValueError)
-
-
 def test_accepted_dtypes_are_converted_to_float64_and_int64():
     z = torch.tensor([[1, 2, 3], [3, 2, 1]])  # integer logits, as a JSON array of ints arrives
     for t in (torch.tensor([0, 2], dtype=dtype) for dtype in (torch.uint8, torch.int32)):
@@ -612,7 +569,7 @@ def test_stages_to_json_for_a_single_sample_and_probabilities():
 
 
 def test_stages_to_json_fields():
-    stages = cross_entropy_stages(Z, T)
+    stages = cross_entropy_stages(torch.zeros(3, 10, dtype=F64), torch.tensor([0, 1, 2]))
     assert list(stages_to_json(stages, ["grad", "loss"])) == ["loss", "grad"]
     assert list(stages_to_json(stages, "loss")) == ["loss"]
     assert stages_to_json(stages, []) == {}

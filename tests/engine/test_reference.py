@@ -61,3 +61,9 @@ def test_reference_matches_pytorch(shape, reduction):
     expected.sum().backward()
     torch.testing.assert_close(loss, expected.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad, leaf.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_the_reference_averages_by_default():
+    z, t = case((8, 10), 3.0, 0)
+    assert torch.equal(cross_entropy(z, t)[0], cross_entropy(z, t, "mean")[0])
+    assert torch.equal(cross_entropy(z, t)[1], cross_entropy(z, t, "sum")[1] / 8)
