@@ -15,7 +15,7 @@ WEIGHTS ?= app/weights/cifar_net.pth
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit explore browser-deps train subsets report wheel accuracy bench soak format messages clean
+.PHONY: run test lint typecheck unit explore browser-deps train subsets report wheel accuracy bench soak mutants format messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,28 @@ bench: $(VENV)/.dev
 
 soak: $(VENV)/.dev
 	$(BIN)/python -m bench.soak
+
+# Mutation testing (mutmut): each small change to the code in MUTATE (folders or .py files) must
+# make a test in TESTS fail. It runs in a copy of the tree in MUTMUT_DIR, so the checkout is left
+# alone; `cd $(MUTMUT_DIR) && mutmut show NAME` shows a mutant. bench/README.md has the last run.
+#   make mutants MUTATE=app/model/images.py TESTS=tests/model
+MUTATE ?= app/engine
+TESTS ?= tests/engine
+MUTMUT_DIR ?= $(or $(TMPDIR),/tmp)/cross-entropy-mutants
+MUTMUT_CHILDREN ?= 2
+comma := ,
+
+mutants: $(VENV)/.dev
+	rm -rf $(MUTMUT_DIR) && mkdir -p $(MUTMUT_DIR)
+	tar -c --exclude=__pycache__ app tests templates static pyproject.toml | tar -x -C $(MUTMUT_DIR)
+	printf '%s\n' '' '[tool.mutmut]' 'source_paths = ["app"]' \
+	  'only_mutate = [$(foreach m,$(MUTATE),"$(if $(filter %.py,$(m)),$(m),$(m:%/=%)/*)"$(comma))]' \
+	  'pytest_add_cli_args_test_selection = [$(foreach t,$(TESTS),"$(t)"$(comma))]' \
+	  'pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider"]' \
+	  'also_copy = ["templates", "static"]' 'process_isolation = "forkserver"' \
+	  >> $(MUTMUT_DIR)/pyproject.toml
+	cd $(MUTMUT_DIR) && OMP_NUM_THREADS=1 $(abspath $(BIN))/mutmut run --max-children $(MUTMUT_CHILDREN)
+	cd $(MUTMUT_DIR) && $(abspath $(BIN))/mutmut results
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -2,6 +2,7 @@
 no web, no JSON."""
 
 from app.engine.errors import InputError
-from app.engine.loss import REDUCTIONS, STAGES, Reduction, Stages, cross_entropy_stages
+from app.engine.loss import cross_entropy_stages
+from app.engine.stages import REDUCTIONS, STAGES, Reduction, Stages
 
 __all__ = ["REDUCTIONS", "STAGES", "InputError", "Reduction", "Stages", "cross_entropy_stages"]

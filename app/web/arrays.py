@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from app.engine import InputError
+from app.engine.text import shape_text
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NESTED = (list, tuple)
@@ -52,7 +53,7 @@ def to_tensor(
             )
         if length == 0:
             raise ArrayError(
-                f"{name}: empty array (shape {_shape(shape)}); every dimension needs at least "
+                f"{name}: empty array (shape {shape_text(shape)}); every dimension needs at least "
                 "one value"
             )
         count = math.prod(shape)  # a lower bound until the last level
@@ -101,10 +102,6 @@ def to_tensor(
         if integer is False:
             array = array.astype(np.float64)
     return torch.from_numpy(array.reshape(shape))
-
-
-def _shape(shape: list[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _where(flat: int, shape: list[int]) -> str:

@@ -1,0 +1,97 @@
+"""Class-index targets without label smoothing, as PyTorch's nll_loss_out_frame
+(aten/src/ATen/native/LossNLL.cpp) computes them from log_softmax: for each position i with
+target t_i,
+
+    loss_i = -w[t_i] * log_probs[i, t_i]      (w = 1 without weights)
+    loss_i = 0                                where t_i == ignore_index
+
+and 'mean' divides the sum by the sum of w[t_i] over the counted positions (their number,
+without weights), so it divides by 0 when every target is ignored.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from app.engine.gradient import (
+    every_position_grad,
+    index_grad,
+    scale_for,
+    when_mean_divides_by_zero,
+)
+from app.engine.stages import Reduction, Softmax, TargetStages, reduce
+
+
+@dataclass(slots=True)
+class Picked:
+    """The target classes picked out of the log-probabilities, ignored positions masked."""
+
+    counted: Tensor  # (batch) bool: target != ignore_index
+    counted_f: Tensor  # (batch) the same as 1.0 / 0.0
+    idx: Tensor  # (batch with the class dim kept as 1): the target class, 0 where ignored
+    one_hot: Tensor  # (logits) 1.0 at the target class, rows of 0 where ignored
+    w_t: Tensor  # (batch) the weight of each position's target class, 0 where ignored
+    nll: Tensor  # (batch) -w_t * log_probs[target], 0 where ignored
+    denominator: Tensor  # 0-d: sum of w_t, what 'mean' divides by
+
+
+def pick(log_probs: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, cd: int) -> Picked:
+    counted = t != ignore_index
+    idx = t.masked_fill(~counted, 0).unsqueeze(cd)  # ignored positions: class 0, weight 0
+    counted_f = counted.to(log_probs.dtype)
+    one_hot = torch.zeros_like(log_probs).scatter_(cd, idx, counted_f.unsqueeze(cd))
+    w_t = counted_f if w is None else w[idx.squeeze(cd)] * counted_f
+    nll = (-log_probs.gather(cd, idx).squeeze(cd) * w_t).masked_fill_(~counted, 0.0)
+    return Picked(counted, counted_f, idx, one_hot, w_t, nll, w_t.sum())
+
+
+def index_targets(
+    sm: Softmax, t: Tensor, w: Tensor | None, ignore_index: int, reduction: Reduction, cd: int
+) -> TargetStages:
+    """Class indices, some of which may equal ignore_index."""
+    p = pick(sm.log_probs, t, w, ignore_index, cd)
+    divides_by_zero = reduction == "mean" and not p.denominator
+    grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
+    if divides_by_zero:
+        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, cd)
+    return TargetStages(
+        one_hot=p.one_hot,
+        target_dist=p.one_hot,
+        per_element_loss=p.nll,
+        loss=reduce(p.nll, p.denominator, reduction),
+        grad=grad,
+        denominator=p.denominator,
+        divides_by_zero=divides_by_zero,
+        all_ignored=not p.counted.any(),
+    )
+
+
+def every_position_counts(
+    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int
+) -> TargetStages:
+    """Class indices none of which equals ignore_index: index_targets with every mask True,
+    without the masks (the same numbers, in fewer steps; this is the common case)."""
+    idx = t.unsqueeze(cd)
+    one_hot = torch.zeros_like(sm.log_probs).scatter_(cd, idx, 1.0)
+    picked = sm.log_probs.gather(cd, idx).squeeze(cd)  # (batch) log_probs at the targets
+    n = t.numel()
+    if w is None:  # 'mean' divides by the number of positions
+        w_t = None
+        per_element = picked.neg_()
+        denominator = picked.new_tensor(n)
+        divides_by_zero = reduction == "mean" and n == 0
+    else:  # 'mean' divides by the sum of the targets' weights
+        w_t = w[t]
+        per_element = picked.neg_().mul_(w_t)
+        denominator = w_t.sum()
+        divides_by_zero = reduction == "mean" and not denominator
+    return TargetStages(
+        one_hot=one_hot,
+        target_dist=one_hot,
+        per_element_loss=per_element,
+        loss=reduce(per_element, denominator, reduction),
+        grad=every_position_grad(sm.softmax, one_hot, idx, w_t, denominator, reduction, cd),
+        denominator=denominator,
+        divides_by_zero=divides_by_zero,
+    )

@@ -1,0 +1,36 @@
+"""Class-probability targets (the target has the logits' shape), as PyTorch's
+cross_entropy_loss_prob_target (aten/src/ATen/native/LossNLL.cpp) computes them:
+
+    loss_i = -sum_c w_c q_ic log_probs_ic,    q = t, or (1 - eps) * t + eps / C with smoothing
+
+There is no ignore_index, and 'mean' divides by the number of positions, whatever the weights.
+"""
+
+from torch import Tensor
+
+from app.engine.gradient import probability_grad, scale_for
+from app.engine.stages import Reduction, Softmax, TargetStages, per_class, reduce
+
+
+def probability_targets(
+    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, eps: float, cd: int
+) -> TargetStages:
+    log_probs = sm.log_probs
+    C = log_probs.shape[cd]
+    target_sums = t.sum(dim=cd)  # (batch): 1 for a distribution (the notes warn if not)
+    q = t if eps == 0 else t * (1 - eps) + eps / C  # (logits)
+    wq = q if w is None else q * per_class(w, log_probs, cd)  # (logits) w_c q_c
+    per_element = -(log_probs * wq).sum(dim=cd)
+    positions = per_element.numel()
+    denominator = per_element.new_tensor(positions)  # float64, on the logits' device
+    scale = scale_for(denominator, reduction)
+    return TargetStages(
+        one_hot=None,
+        target_dist=q,
+        per_element_loss=per_element,
+        loss=reduce(per_element, denominator, reduction),
+        grad=probability_grad(sm.softmax, wq, target_sums, w is not None, eps, scale, cd),
+        denominator=denominator,
+        divides_by_zero=reduction == "mean" and positions == 0,
+        target_sums=target_sums,
+    )

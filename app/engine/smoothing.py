@@ -1,0 +1,68 @@
+"""Class-index targets with label smoothing eps > 0, as PyTorch's
+cross_entropy_loss_label_smoothing (aten/src/ATen/native/LossNLL.cpp) computes them:
+
+    loss = (1 - eps) * nll + eps / C * smooth
+
+where nll is the loss without smoothing (index.py) and smooth_i = -sum_c w_c log_probs[i, c],
+the loss against the uniform distribution, 0 where the target is ignored. Both terms share
+nll's 'mean' divisor. Per position this is -sum_c w_c q_c log_probs_c with the smoothed target
+q = (1 - eps) * one_hot + eps / C.
+"""
+
+import math
+
+from torch import Tensor
+
+from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
+from app.engine.index import pick
+from app.engine.stages import Reduction, Softmax, TargetStages
+
+
+def smoothed_targets(
+    sm: Softmax,
+    t: Tensor,
+    w: Tensor | None,
+    ignore_index: int,
+    reduction: Reduction,
+    eps: float,
+    cd: int,
+) -> TargetStages:
+    log_probs = sm.log_probs
+    C = log_probs.shape[cd]
+    p = pick(log_probs, t, w, ignore_index, cd)  # nll, as without smoothing
+    # smooth: the loss against the uniform distribution, -sum_c w_c log_probs_c
+    w_log_probs = log_probs.sum(dim=cd) if w is None else log_probs.movedim(cd, -1) @ w
+    smooth = (-w_log_probs).masked_fill_(~p.counted, 0.0)  # (batch), 0 where ignored
+    per_element = (1 - eps) * p.nll + (eps / C) * smooth
+    if reduction == "none":
+        loss = per_element
+    else:
+        loss = reduce_smoothed(p.nll, smooth, p.denominator, reduction, eps, C)
+
+    divides_by_zero = reduction == "mean" and not p.denominator
+    scale = scale_for(p.denominator, reduction)
+    grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
+    if divides_by_zero:  # every counted row is NaN in autograd (when_mean_divides_by_zero)
+        grad = when_mean_divides_by_zero(grad.fill_(math.nan), sm.softmax, p.counted, cd)
+    return TargetStages(
+        one_hot=p.one_hot,
+        target_dist=p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C),
+        per_element_loss=per_element,
+        loss=loss,
+        grad=grad,
+        denominator=p.denominator,
+        divides_by_zero=divides_by_zero,
+        all_ignored=not p.counted.any(),
+    )
+
+
+def reduce_smoothed(
+    nll: Tensor, smooth: Tensor, denominator: Tensor, reduction: Reduction, eps: float, C: int
+) -> Tensor:
+    """'mean' or 'sum', term by term, as cross_entropy_loss_label_smoothing reduces them: the
+    same number as reducing the per-position losses, and the same NaN or inf when 'mean'
+    divides by 0."""
+    nll_sum, smooth_sum = nll.sum(), smooth.sum()
+    if reduction == "mean":
+        nll_sum, smooth_sum = nll_sum / denominator, smooth_sum / denominator
+    return (1 - eps) * nll_sum + (eps / C) * smooth_sum

@@ -1,0 +1,140 @@
+"""The stages every path shares: the record of them all, and softmax and log_softmax step by step.
+
+Shapes: logits are (C), (N, C) or (N, C, d1..dK), with the classes in dim 0 for (C) and dim 1
+otherwise, as in PyTorch. The batch shape is the logits shape without the class dim: (), (N) or
+(N, d1..dK).
+"""
+
+import math
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
+
+import torch
+from torch import Tensor
+
+Reduction = Literal["mean", "sum", "none"]
+REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+
+
+@dataclass
+class Stages:
+    """Every intermediate of the loss, from logits to loss and gradient."""
+
+    logits: Tensor  # logits-shaped
+    max_logit: Tensor  # batch-shaped: the shift that keeps exp() from overflowing
+    shifted: Tensor  # logits - max_logit, every entry <= 0
+    exp: Tensor  # exp(shifted), in (0, 1]
+    sum_exp: Tensor  # batch-shaped, >= 1
+    log_sum_exp: Tensor  # batch-shaped: max_logit + log(sum_exp); max_logit where it is +-inf
+    softmax: Tensor  # exp / sum_exp
+    log_probs: Tensor  # shifted - log(sum_exp), i.e. log_softmax
+    one_hot: Tensor | None  # index targets: 1.0 at the target class, rows of 0 where ignored
+    target_dist: Tensor  # q, the distribution actually used (after label smoothing)
+    per_element_loss: Tensor  # batch-shaped: -sum_c w_c q_c log_probs_c, 0 where ignored
+    loss: Tensor  # 0-d for 'mean' and 'sum', batch-shaped for 'none'
+    grad: Tensor  # d loss / d logits, logits-shaped (of the sum, for 'none')
+    predicted: Tensor  # batch-shaped int64 argmax
+    denominator: Tensor  # 0-d: what 'mean' divides by
+    torch_loss: Tensor  # F.cross_entropy on the same input, as a cross-check
+    warnings: list[str]
+
+
+STAGES: tuple[str, ...] = tuple(f.name for f in fields(Stages))
+
+
+def class_dim(z: Tensor) -> int:
+    """Where the classes are: dim 0 of (C), dim 1 of (N, C, ...)."""
+    return 0 if z.dim() == 1 else 1
+
+
+@dataclass(slots=True)
+class Softmax:
+    """softmax and log_softmax of the logits, step by step: the first stages of Stages."""
+
+    max_logit: Tensor  # batch-shaped
+    predicted: Tensor  # batch-shaped int64: where the max is
+    shifted: Tensor  # logits-shaped
+    exp: Tensor  # logits-shaped
+    sum_exp: Tensor  # batch-shaped
+    log_sum_exp: Tensor  # batch-shaped
+    softmax: Tensor  # logits-shaped
+    log_probs: Tensor  # logits-shaped
+    finite: bool  # whether every log-probability is finite; if not, the notes look closer
+
+
+def softmax_stages(z: Tensor, cd: int) -> Softmax:
+    """softmax and log_softmax over the class dim, shifted by the max so that exp() cannot
+    overflow. log_probs is computed as PyTorch's log_softmax kernel computes it."""
+    max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
+    shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0
+    exp = shifted.exp()  # (logits), in (0, 1]
+    sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
+    log_sum_exp_shifted = sum_exp.log()  # (batch)
+    log_sum_exp = max_logit + log_sum_exp_shifted
+    softmax = exp / sum_exp.unsqueeze(cd)
+    log_probs = shifted - log_sum_exp_shifted.unsqueeze(cd)
+    # A row with a NaN or infinite logit (or one that overflows) has a log-probability that is
+    # NaN or -inf; one reduction rules that out, and the rest looks closer only when it fails.
+    finite = not z.numel() or math.isfinite(float(log_probs.min()))
+    if not finite:
+        # where the max is +-inf (a row of -inf, or one with +inf), inf - inf makes the row NaN;
+        # torch.logsumexp shifts by 0 there instead, and gives the max itself: -inf or +inf
+        log_sum_exp = torch.where(max_logit.isinf(), max_logit, log_sum_exp)
+    return Softmax(
+        max_logit, predicted, shifted, exp, sum_exp, log_sum_exp, softmax, log_probs, finite
+    )
+
+
+@dataclass(slots=True)
+class TargetStages:
+    """What a path computes from the log-probabilities and the target: the rest of Stages, and
+    what the notes need to explain it."""
+
+    one_hot: Tensor | None  # logits-shaped; None for probability targets
+    target_dist: Tensor  # logits-shaped
+    per_element_loss: Tensor  # batch-shaped
+    loss: Tensor  # 0-d, or batch-shaped for 'none'
+    grad: Tensor  # logits-shaped
+    denominator: Tensor  # 0-d
+    divides_by_zero: bool  # whether 'mean' divides by 0
+    all_ignored: bool = False  # class indices: every target equals ignore_index
+    target_sums: Tensor | None = None  # probability targets: each position's sum over classes
+
+
+def reduce(per_element: Tensor, denominator: Tensor, reduction: Reduction) -> Tensor:
+    """'none': the per-position losses; 'sum': their sum; 'mean': their sum / denominator."""
+    if reduction == "none":
+        return per_element
+    if reduction == "sum":
+        return per_element.sum()
+    return per_element.sum() / denominator
+
+
+def per_class(w: Tensor, z: Tensor, cd: int) -> Tensor:
+    """Class weights (C) as a tensor that broadcasts against the logits: (C, 1, ..., 1)."""
+    return w.view(w.numel(), *([1] * (z.dim() - cd - 1)))
+
+
+def assemble(
+    z: Tensor, sm: Softmax, path: TargetStages, torch_loss: Tensor, warnings: list[str]
+) -> Stages:
+    """The record of every stage."""
+    return Stages(
+        logits=z,
+        max_logit=sm.max_logit,
+        shifted=sm.shifted,
+        exp=sm.exp,
+        sum_exp=sm.sum_exp,
+        log_sum_exp=sm.log_sum_exp,
+        softmax=sm.softmax,
+        log_probs=sm.log_probs,
+        one_hot=path.one_hot,
+        target_dist=path.target_dist,
+        per_element_loss=path.per_element_loss,
+        loss=path.loss,
+        grad=path.grad,
+        predicted=sm.predicted,
+        denominator=path.denominator,
+        torch_loss=torch_loss,
+        warnings=warnings,
+    )
