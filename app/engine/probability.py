@@ -19,8 +19,12 @@ def probability_targets(
     C = log_probs.shape[cd]
     target_sums = t.sum(dim=cd)  # (batch): 1 for a distribution (the notes warn if not)
     q = t if eps == 0 else t * (1 - eps) + eps / C  # (logits)
-    wq = q if w is None else q * per_class(w, log_probs, cd)  # (logits) w_c q_c
-    per_element = -(log_probs * wq).sum(dim=cd)
+    w_b = None if w is None else per_class(w, log_probs, cd)  # (C, 1, ..., 1)
+    wq = q if w_b is None else q * w_b  # (logits) w_c q_c, for the gradient
+    # PyTorch's order, (log_probs * q) * w: the same number, but it overflows (or gives 0 * inf)
+    # where PyTorch does, not where w * q alone would
+    lq = log_probs * q
+    per_element = -(lq if w_b is None else lq * w_b).sum(dim=cd)
     positions = per_element.numel()
     denominator = per_element.new_tensor(positions)  # float64, on the logits' device
     scale = scale_for(denominator, reduction)
