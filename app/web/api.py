@@ -62,6 +62,8 @@ WEIGHTS_DOC = (
     "Optional: your Net's weights, the file torch.save(net.state_dict(), PATH) writes (up to 2 "
     "MB), loaded with torch.load(weights_only=True); not `weight`, the per-class loss weights."
 )
+# The pictures of /predict and /step: one file part each, in memory.
+Images = Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")]
 Weights = Annotated[UploadFile | None, File(description=WEIGHTS_DOC)]
 
 
@@ -101,7 +103,7 @@ async def predict(
     request: Request,
     classifier: ClassifierDep,
     settings: SettingsDep,
-    image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
+    image: Images,
     label: Annotated[
         list[str] | None,
         Form(description="One per image: a class name or index, or empty for no label."),
@@ -180,7 +182,7 @@ async def step(
     request: Request,
     classifier: ClassifierDep,
     settings: SettingsDep,
-    image: Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")],
+    image: Images,
     label: Annotated[
         list[str] | None,
         Form(description="One per image, required: a class name (or plane, car) or index."),
