@@ -79,7 +79,7 @@ def every_position_counts(
     if w is None:  # 'mean' divides by the number of positions
         w_t = None
         per_element = picked.neg_()
-        denominator = picked.new_tensor(n)
+        denominator = torch.scalar_tensor(n, dtype=picked.dtype, device=picked.device)
         divides_by_zero = reduction == "mean" and n == 0
     else:  # 'mean' divides by the sum of the targets' weights
         w_t = w[t]
