@@ -12,6 +12,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +96,12 @@ CALLS: dict[str, Call] = {
         ),
     )
 }
+
+
+def catalogue() -> dict[str, Any]:
+    """SETUP and each call's name, code and description, as plain values."""
+    calls = [{"name": c.name, "code": c.code, "description": c.description} for c in CALLS.values()]
+    return {"setup": list(SETUP), "calls": calls}
 
 
 @dataclass(frozen=True)

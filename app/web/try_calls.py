@@ -5,17 +5,16 @@ ok false), not a failure: 422 is only for an unknown call or a malformed body.""
 import math
 from typing import Any, Literal
 
-import orjson
 import torch
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.engine import Reduction
-from app.engine.tries import CALLS, SETUP, Tried, run_call
-from app.web.api import INLINE_JSON_BYTES, compute
+from app.engine.tries import Tried, catalogue, run_call
+from app.web.api import json_answer
 from app.web.arrays import to_tensor
 from app.web.deps import SettingsDep
-from app.web.schemas import ERRORS, NESTED, BodyError
+from app.web.schemas import ERRORS, NESTED, JsonBody
 from app.web.serialize import OrjsonResponse
 from app.web.service import RequestError, intra_op_threads, parse_weight
 from app.web.settings import Settings
@@ -27,7 +26,7 @@ CallName = Literal[
 ]
 
 
-class TryRequest(BaseModel):
+class TryRequest(JsonBody):
     """A call of the catalogue, and the tensors and criterion options it runs on."""
 
     model_config = ConfigDict(
@@ -55,14 +54,6 @@ class TryRequest(BaseModel):
     reduction: Reduction = "mean"
     label_smoothing: float = Field(0.0, description="Passed as it is: PyTorch checks it.")
 
-    @classmethod
-    def parse(cls, body: bytes) -> "TryRequest":
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise BodyError(f"body is not valid JSON: {e}") from None
-        return cls.model_validate(data)
-
 
 class TryError(BaseModel):
     type: str = Field(description="The exception's class, e.g. RuntimeError.")
@@ -88,11 +79,6 @@ class TryCatalogue(BaseModel):
     calls: list[TryCall]
 
 
-def catalogue() -> dict[str, Any]:
-    calls = [{"name": c.name, "code": c.code, "description": c.description} for c in CALLS.values()]
-    return {"setup": list(SETUP), "calls": calls}
-
-
 @router.get(
     "/try",
     summary="The PyTorch calls POST /try runs, with the code of each",
@@ -102,23 +88,15 @@ def list_calls() -> dict[str, Any]:
     return catalogue()
 
 
-TRY_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": TryRequest.model_json_schema()}},
-}
-
-
 @router.post(
     "/try",
     summary="Run one call of the catalogue on your tensors: PyTorch's loss or its error",
     response_model=TryAnswer,
     responses=ERRORS,
-    openapi_extra={"requestBody": TRY_BODY},
+    openapi_extra={"requestBody": TryRequest.openapi_body()},
 )
-async def try_call(request: Request, settings: SettingsDep) -> OrjsonResponse:
-    body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
-    small = len(body) <= INLINE_JSON_BYTES
-    return OrjsonResponse(await compute(request, small, answer, body, settings))
+async def try_call(request: Request, settings: SettingsDep) -> Response:
+    return await json_answer(request, settings, answer)
 
 
 def answer(body: bytes, settings: Settings) -> dict[str, Any]:
