@@ -15,7 +15,6 @@ from app.web.api import json_answer
 from app.web.arrays import to_tensor
 from app.web.deps import SettingsDep
 from app.web.schemas import ERRORS, NESTED, JsonBody
-from app.web.serialize import OrjsonResponse
 from app.web.service import RequestError, intra_op_threads, parse_weight
 from app.web.settings import Settings
 
