@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from app.web.assets import IMPORT
+
 FETCHED_RELS = {"stylesheet", "icon", "preload", "modulepreload", "manifest", "apple-touch-icon"}
 CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
 
@@ -105,7 +107,8 @@ def _decoded(f: Fetched) -> bytes:
 
 def first_load(base: str, path: str = "/") -> PageLoad:
     """GET the page with Accept-Encoding: gzip, then every same-origin script, stylesheet,
-    icon and picture it names (and the url()s in its stylesheets), once each."""
+    icon and picture it names (the modules its modules import, and the url()s in its
+    stylesheets), once each."""
     page = fetch(base, path)
     load = PageLoad(page)
     if page.status != 200:
@@ -121,6 +124,12 @@ def first_load(base: str, path: str = "/") -> PageLoad:
         seen.add(url)
         asset = fetch(base, url)
         load.assets.append(asset)
+        if asset.status == 200 and url.split("?")[0].endswith(".js"):
+            # the modules a module imports (their URLs carry hashes: app/web/assets.py)
+            for match in IMPORT.finditer(_decoded(asset).decode("utf-8", "replace")):
+                resolved = _same_origin(base, url.split("?")[0], match["spec"])
+                if resolved:
+                    queue.append(resolved)
         if asset.status == 200 and url.split("?")[0].endswith(".css"):
             css = _decoded(asset).decode("utf-8", "replace")
             for ref in CSS_URL.findall(css):

@@ -11,18 +11,14 @@ so a served Net can be stepped from by every request.
 """
 
 import copy
-import threading
-import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from app.engine.tries import run_call
 from app.model import Net
-
-# The warning filters are the process's: one thread at a time changes them.
-_WARNING_FILTERS = threading.Lock()
 
 
 @dataclass
@@ -108,14 +104,6 @@ def norms(tensors: dict[str, Tensor]) -> dict[str, float]:
 
 def criterion_mistake(outputs: Tensor, labels: Tensor) -> str:
     """What this torch says to `loss = nn.CrossEntropyLoss(outputs, labels); loss.backward()`:
-    the class called where its instance should be. The arguments land in `weight` and
-    `size_average` (torch/nn/modules/loss.py), so a batch of more than one label is asked for
-    its truth value; one label makes a module, which has no backward()."""
-    with _WARNING_FILTERS, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the size_average deprecation notice
-        try:
-            loss = nn.CrossEntropyLoss(outputs.detach(), labels)
-            loss.backward()  # type: ignore[operator]
-        except (RuntimeError, AttributeError, TypeError) as e:
-            return f"{type(e).__name__}: {e}"
-    return "no error"
+    the class called where its instance should be (app.engine.tries' "class_called")."""
+    tried = run_call("class_called", outputs.detach(), labels)
+    return "no error" if tried.ok else tried.error_text

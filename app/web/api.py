@@ -74,10 +74,12 @@ def read_weights(part: UploadFile | None, settings: Settings) -> service.Weights
     return service.weights_upload(part.filename, part.file.read(), settings)
 
 
-LOSS_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": LossRequest.model_json_schema()}},
-}
+async def json_answer(
+    request: Request, settings: Settings, work: Callable[[bytes, Settings], dict[str, Any]]
+) -> Response:
+    """A JSON route's answer: work(body, settings), on the loop or the compute lane by size."""
+    body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
+    return await respond(request, len(body) <= INLINE_JSON_BYTES, work, body, settings)
 
 
 @router.post(
@@ -85,12 +87,10 @@ LOSS_BODY = {
     summary="Every stage of F.cross_entropy on your logits and target",
     response_model=LossStages,
     responses=ERRORS,
-    openapi_extra={"requestBody": LOSS_BODY},
+    openapi_extra={"requestBody": LossRequest.openapi_body()},
 )
 async def loss(request: Request, settings: SettingsDep) -> Response:
-    body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
-    small = len(body) <= INLINE_JSON_BYTES
-    return await respond(request, small, service.loss_answer, body, settings)
+    return await json_answer(request, settings, service.loss_answer)
 
 
 @router.post(

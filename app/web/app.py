@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
 from app.model.classifier import Classifier
-from app.web import api, docs, errors, live, pages
+from app.web import api, docs, errors, live, pages, try_calls
 from app.web.assets import static_app
 from app.web.middleware.compression import GzipMiddleware
 from app.web.middleware.limits import BodySizeLimitMiddleware
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(live.router)
+    app.include_router(try_calls.router)
     app.include_router(docs.router)
     app.mount("/static", static_app(), name="static")
     errors.install(app)

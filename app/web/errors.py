@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from app.engine import InputError
 from app.web.serialize import OrjsonResponse
@@ -46,7 +47,21 @@ async def input_error(request: Request, exc: Exception) -> OrjsonResponse:
 
 async def http_error(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, HTTPException)
-    return OrjsonResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route of the path only; GET and
+        # POST /try are two routes
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return OrjsonResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def server_error(request: Request, exc: Exception) -> OrjsonResponse:

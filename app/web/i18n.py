@@ -119,7 +119,6 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 
 # The scripts' messages: plain text with {name} placeholders that the scripts fill in.
-# "naive_steps" is not shown yet: the stability box will use it for its "loss =" line.
 JS_MESSAGES: dict[str, str] = {
     "loading": N_("Running the network…"),
     "error": N_("The server answered with an error: {detail}"),
@@ -142,7 +141,6 @@ JS_MESSAGES: dict[str, str] = {
     "product": N_("y · log p"),
     "grad": N_("p − y"),
     "autograd": N_("autograd × N"),
-    "scaled": N_("z / T"),
     "max": N_("max z"),
     "mean_loss": N_("Batch loss"),
     "sum_loss": N_("Batch loss (sum)"),
@@ -172,7 +170,6 @@ JS_MESSAGES: dict[str, str] = {
     "smoothed_target": N_("smoothed target"),
     "with_smoothing": N_("loss with ε = 0.1"),
     "without_smoothing": N_("loss without smoothing"),
-    "naive_steps": N_("e^z = {exp}; softmax = {soft}; loss = {loss}"),
     "remove": N_("Remove"),
     "original": N_("original"),
     "empty_batch": N_("No pictures yet. Drop some above or click one in the gallery."),
@@ -195,12 +192,100 @@ JS_MESSAGES: dict[str, str] = {
     "picture_n": N_("Picture {i}"),
     "copied": N_("Copied"),
     "copy_failed": N_("Select the code and copy it by hand."),
-    "updated": N_("updated in {ms} ms"),
     "weight_for": N_("Weight for class {i}"),
     "prob_for": N_("Target probability for class {i}"),
-    "logit_for": N_("Logit for class {i}"),
     "slider_for": N_("Slider for the logit of class {i}"),
-    "prob_sum": N_("target sums to {s}"),
+    # the instrument (static/js/instrument.js) on / and /sandbox
+    "err_empty": N_("Empty: type a number."),
+    "err_nan": N_("“{text}” is not a number."),
+    "err_overflow": N_("“{text}” is beyond float64 (about ±1.8e308)."),
+    "err_unreadable": N_("Not a number that float64 can hold (at most about ±1.8e308)."),
+    "err_negative": N_("Cannot be negative."),
+    "err_positive": N_("Must be greater than 0."),
+    "err_range": N_("Must be between {lo} and {hi}."),
+    "err_classes": N_("A whole number from {lo} to {hi}."),
+    "err_temperature_overflow": N_("Dividing by this T overflows float64: choose a larger T."),
+    "url_bad": N_("The link's “{name}” could not be used as it is; the default is shown instead."),
+    "url_temperature": N_(
+        "The link divided the logits by T = {T}: the logits shown are z / T, what the loss sees."
+    ),
+    "stale_field": N_("{why} Every view still shows the last valid numbers."),
+    "target_of_row": N_("Target of row {k}"),
+    "target_ignored": N_("{i}: ignored (ignore_index)"),
+    "target_out_of_range": N_("{i}: out of range"),
+    "row_n": N_("Row {k}"),
+    "formula_none": N_("(row {k} of {n}: reduction='none' keeps one loss per row)"),
+    "den_rows": N_("N = {n} rows (probability targets)"),
+    "den_weights": N_("Σ w_y = {d}"),
+    "den_counted": N_("N = {n}"),
+    "one_row_weight": N_(
+        "One row: 'mean' divides w_y·ℓ by w_y, so the weight cancels. Add a row to see it count."
+    ),
+    "prob_sum_row": N_("The target of row {k} sums to {s}, not 1; PyTorch uses it as given."),
+    "torch_asking": N_("Asking PyTorch on the server…"),
+    "torch_stale": N_("Not checked: fix the marked field first."),
+    "torch_agrees": N_("✓ PyTorch agrees: the loss and every stage, to 12 digits."),
+    "torch_differs": N_(
+        "✗ PyTorch differs at {where}: {mine} here, {theirs} from PyTorch ({n} differences)."
+    ),
+    "torch_refuses": N_("PyTorch refuses this: {error}"),
+    "torch_asking_refusal": N_("PyTorch refuses this input; asking it for its own words…"),
+    "torch_raises": N_("PyTorch raises"),
+    "refusal_why_one_hot_long": N_(
+        "Targets with the logits' shape are read as class probabilities, and probabilities must "
+        "be floating point: F.one_hot gives int64. Add .float(), or simply pass the class "
+        "indices."
+    ),
+    "refusal_why_labels_float": N_(
+        "Targets with one value per row are read as class indices, which must be integers (int64)."
+    ),
+    "refusal_why_class_called": N_(
+        "nn.CrossEntropyLoss is a class: called with the data, it builds a loss module with "
+        "your tensors as its weight and size_average options. Build it once, criterion = "
+        "nn.CrossEntropyLoss(), then call criterion(outputs, labels)."
+    ),
+    "refusal_why_out_of_range": N_(
+        "Class indices run from 0 to C − 1: a label equal to C (or any other outside that "
+        "range, but ignore_index) has no log-probability to pick."
+    ),
+    "refusal_why_ignored_one_hot": N_(
+        "F.one_hot needs every label to be a class: an ignored label (−100) has no one-hot row."
+    ),
+    "loss_class_index": N_("class indices"),
+    "loss_one_hot_torch": N_("one-hot floats, by PyTorch"),
+    "one_hot_same": N_(
+        "The same loss: PyTorch reads float one-hot rows as class probabilities, and −Σ q log p "
+        "picks the same term."
+    ),
+    "one_hot_differs": N_("Not the same loss: see the options above."),
+    "one_hot_weights": N_(
+        "Not the same loss: with class weights, 'mean' divides by the number of rows, N = {n}, "
+        "for probability targets, but by Σ w_y = {d} for class indices."
+    ),
+    "one_hot_float32": N_(
+        "Almost the same loss: .float() makes the one-hot rows float32, and PyTorch mixes in "
+        "ε/C in float32, so the digits after the seventh differ."
+    ),
+    "form_index_ok": N_(
+        "The tutorial's call: every view on the page is this call, stage by stage."
+    ),
+    "form_soft_ok": N_(
+        "Probability targets: type q beside each logit; −Σ q log p uses every class."
+    ),
+    "no_class_target": N_("This row's target is not a class (ignored or out of range)."),
+    "chart_q_p": N_("Target q and prediction p per class"),
+    "chart_history": N_("The loss after each step"),
+    "chart_stack": N_("The exponentials end to end: their total is S"),
+    "chart_curve": N_("−log p_y, with this row on it"),
+    "chart_batch": N_("The loss of each row and the reduced loss"),
+    "chart_grad": N_("The gradient of each class"),
+    "target_segment": N_("the target's share"),
+    "weight_col": N_("weight w"),
+    "steps_taken": N_("Steps taken: {n}. Loss now: {loss}."),
+    "step_axis": N_("step"),
+    "stab_naive": N_("e^z = {exp}\nsoftmax = {soft}\nloss = {loss}"),
+    "stab_lse": N_("log-sum-exp = {lse}\nsoftmax = {soft}\nloss = {loss}"),
+    "stab_torch": N_("PyTorch on the server: float64 loss = {f64}; float32 loss = {f32}"),
     "no_metrics": N_("No training metrics were shipped with these weights."),
     "tr_epochs": N_("Epochs"),
     "tr_batch_size": N_("Batch size"),

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
+from app.engine import tries
 from app.model import CLASSES
 from app.model.classifier import Classifier
 from app.training import figures
@@ -82,7 +83,7 @@ def favicon() -> RedirectResponse:
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     batch = [asset_url(f"gallery/{name}") for name in EXAMPLE_BATCH]
-    return _render(request, "index.html", "index", example_batch=batch)
+    return _render(request, "index.html", "index", example_batch=batch, **tries.catalogue())
 
 
 @router.api_route("/upload", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -98,7 +99,7 @@ def upload(request: Request) -> HTMLResponse:
 
 @router.api_route("/sandbox", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def sandbox(request: Request) -> HTMLResponse:
-    return _render(request, "sandbox.html", "sandbox")
+    return _render(request, "sandbox.html", "sandbox", **tries.catalogue())
 
 
 @router.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)

@@ -1,6 +1,6 @@
 """Request and response shapes of the JSON API, with the examples /docs shows."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,32 @@ class BodyError(InputError):
     status = 400
 
 
-class LossRequest(BaseModel):
+class JsonBody(BaseModel):
+    """A request's JSON body, parsed with orjson and validated by the model."""
+
+    @classmethod
+    def parse(cls, body: bytes) -> Self:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise BodyError(f"body is not valid JSON: {e}") from None
+        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_KEYS:
+            # extra="forbid" makes an error of each unknown key, and pydantic takes seconds to
+            # list 100,000 errors: validate the known keys and the first few unknown ones only.
+            unknown = [key for key in data if key not in cls.model_fields][:MAX_UNKNOWN_KEYS]
+            data = {key: data[key] for key in [*cls.model_fields, *unknown] if key in data}
+        return cls.model_validate(data)
+
+    @classmethod
+    def openapi_body(cls) -> dict[str, Any]:
+        """The requestBody of a route that reads its body itself (the schema /docs shows)."""
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": cls.model_json_schema()}},
+        }
+
+
+class LossRequest(JsonBody):
     """The arguments of torch.nn.functional.cross_entropy, under PyTorch's own names."""
 
     model_config = ConfigDict(
@@ -81,19 +106,6 @@ class LossRequest(BaseModel):
         description="Only these stages in the answer (default: all of them).",
         fail_fast=True,  # one error, not one per item of a list of a million numbers
     )
-
-    @classmethod
-    def parse(cls, body: bytes) -> "LossRequest":
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise BodyError(f"body is not valid JSON: {e}") from None
-        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_KEYS:
-            # extra="forbid" makes an error of each unknown key, and pydantic takes seconds to
-            # list 100,000 errors: validate the known keys and the first few unknown ones only.
-            unknown = [key for key in data if key not in cls.model_fields][:MAX_UNKNOWN_KEYS]
-            data = {key: data[key] for key in [*cls.model_fields, *unknown] if key in data}
-        return cls.model_validate(data)
 
 
 def _stage(description: str) -> Any:

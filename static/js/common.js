@@ -78,6 +78,11 @@ export function el(tag, attrs, children) {
   return node;
 }
 
+/** Text in which "w_y" is written w with a subscript y, as nodes for an element. */
+export function subscripted(text) {
+  return String(text).split(/_(\w)/).map((part, k) => (k % 2 === 0 ? part : el("sub", { text: part })));
+}
+
 export function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
   return node;

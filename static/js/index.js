@@ -1,21 +1,69 @@
-/* The explainer: four bundled CIFAR-10 test pictures through /predict, then every stage. */
-import { s, fmt, el, clear, fillDl, postJSON, postForm, className } from "./common.js";
-import { renderStages } from "./stages.js";
+/* The explainer: four CIFAR-10 test pictures through the Net on the server (/predict), whose
+ * logits start the instrument (instrument.js); the mistakes computed live on the row being
+ * edited; the stability box in float64 and float32. */
+import { s, fmt, el, clear, postForm, postJSON, className, CLASSES, subscripted } from "./common.js";
+import { createInstrument, parseNumber } from "./instrument.js";
+import { crossEntropy, stability } from "./engine.js";
+import { lazy } from "./charts.js";
+
 const box = document.getElementById("example");
 const status = box.querySelector('[data-role="status"]');
 const batchUrls = JSON.parse(box.dataset.batch);
 const batchLabels = JSON.parse(box.dataset.labels);
+const pictures = batchUrls.map((u, k) => ({ url: u, name: u.split("?")[0].split("/").pop(), label: CLASSES.indexOf(batchLabels[k]) }));
 const WEIGHT = [1, 1, 1, 3, 1, 1, 1, 1, 2, 1];
-let res = null;
-let ctx = null;
-let shown = -1;
+const net = new Map(); // picture index -> {z: the Net's logits, preview}
+
+const same = (a, b) => a.length === b.length && a.every((v, k) => v === b[k]);
+const label = (c) => c + " " + className(CLASSES[c]);
+
+function pictureRows(indices) {
+  return indices.map((k) => ({ z: net.get(k).z.slice(), t: pictures[k].label, src: k }));
+}
+
+const instrument = createInstrument({
+  page: "index",
+  names: () => CLASSES.map((n) => className(n)),
+  stageClasses: () => CLASSES,
+  label,
+  short: (c) => String(c),
+  classesOk: (c) => c === CLASSES.length,
+  defaultWeight: () => WEIGHT.slice(),
+  defaults(q, notes) {
+    let indices = pictures.map((_, k) => k);
+    if (q.has("img")) {
+      const parts = q.get("img").split(",");
+      const custom = parts.map((p) => (p === "-" ? null : Number(p)));
+      const ok = custom.length >= 1 && custom.length <= 8 &&
+        custom.every((k) => k === null || (Number.isInteger(k) && k >= 0 && k < pictures.length));
+      if (ok && (q.has("z") || custom.every((k) => k !== null))) {
+        return { rows: custom.map((k) => (k === null ? { z: new Array(10).fill(0), t: 0, src: null } : pictureRows([k])[0])), i: 0, eps: 0, weight: null, reduction: "mean", form: "index", soft: null, eta: 1 };
+      }
+      notes.push(s("url_bad", { name: "img" }));
+    }
+    return { rows: pictureRows(indices), i: 0, eps: 0, weight: null, reduction: "mean", form: "index", soft: null, eta: 1 };
+  },
+  writeExtra(q, st) {
+    const img = st.rows.map((r) => (r.src === null ? "-" : String(r.src))).join(",");
+    if (img === pictures.map((_, k) => String(k)).join(",")) q.delete("img");
+    else q.set("img", img);
+  },
+  picture: (row) => (row.src === null ? null : { src: pictures[row.src].url, preview: net.get(row.src).preview }),
+  resetRow: (row) => (row.src === null ? row.base || row.z : net.get(row.src).z),
+  isEdited: (st) => !st.rows.every((r) => r.src !== null && same(r.z, net.get(r.src).z)),
+  onRender(res, st) {
+    lazy(document.getElementById("mistakes"), () => mistakes(res, st));
+  },
+});
+
+// ---- the mistakes, live on the row being edited ---------------------------------------------
 
 function live(name, pairs) {
   const dl = document.querySelector('[data-live="' + name + '"]');
   if (!dl) return;
   clear(dl);
-  for (const [label, value, wide] of pairs) {
-    dl.append(el("dt", { text: label }));
+  for (const [key, value, wide] of pairs) {
+    dl.append(el("dt", null, subscripted(key)));
     dl.append(el("dd", { text: value, class: wide ? "wide" : null }));
   }
 }
@@ -24,38 +72,41 @@ function vec(xs, digits) {
   return "[" + xs.map((v) => fmt(v, digits === undefined ? 2 : digits)).join(", ") + "]";
 }
 
-async function mistakes(i) {
-  const t = ctx.targets[i];
-  const row = res.logits[i];
-  const perfect = row.map((_, c) => (c === t ? 100 : 0));
-  const [double, perfectRes, smooth] = await Promise.all([
-    postJSON("/loss", { logits: [res.softmax[i]], target: [t] }),
-    postJSON("/loss", { logits: [perfect], target: [t] }),
-    postJSON("/loss", { logits: [row], target: [t], label_smoothing: 0.1 }),
-  ]);
-  const perfectDouble = await postJSON("/loss", { logits: [perfectRes.softmax[0]], target: [t] });
-  if (shown !== i) return;
-  live("m2", [
-    [s("this_picture") + " · " + s("correct"), fmt(res.per_element_loss[i])],
-    [s("this_picture") + " · " + s("double"), fmt(double.loss)],
-    [s("perfect") + " · " + s("correct"), fmt(perfectRes.loss)],
-    [s("perfect") + " · " + s("double"), fmt(perfectDouble.loss)],
-  ]);
-  live("m3", [
-    [s("nll_right"), fmt(-res.log_probs[i][t])],
-    [s("nll_wrong"), fmt(-row[t])],
-  ]);
-  const dist = smooth.target_dist[0];
-  live("m5", [
-    [s("smoothed_target"), vec(dist, 3), true],
-    [s("with_smoothing"), fmt(smooth.loss)],
-    [s("without_smoothing"), fmt(res.per_element_loss[i])],
-  ]);
-}
-
-async function weighted() {
-  const byIndex = await postJSON("/loss", { logits: res.logits, target: ctx.targets, weight: WEIGHT });
-  const byOneHot = await postJSON("/loss", { logits: res.logits, target: byIndex.one_hot, weight: WEIGHT });
+function mistakes(res, st) {
+  const i = st.i;
+  const z = st.rows[i].z;
+  const t = st.rows[i].t;
+  if (!(t >= 0 && t < CLASSES.length)) {
+    for (const name of ["m2", "m3", "m5"]) live(name, [[s("no_class_target"), ""]]);
+  } else {
+    const one = (logits, options) => crossEntropy([logits], [t], options);
+    const correct = one(z).loss;
+    const perfect = one(z.map((_, c) => (c === t ? 100 : 0)));
+    live("m2", [
+      [s("this_picture") + " · " + s("correct"), fmt(correct)],
+      [s("this_picture") + " · " + s("double"), fmt(one(res.softmax[i]).loss)],
+      [s("perfect") + " · " + s("correct"), fmt(perfect.loss)],
+      [s("perfect") + " · " + s("double"), fmt(one(perfect.softmax[0]).loss)],
+    ]);
+    live("m3", [
+      [s("nll_right"), fmt(-res.log_probs[i][t])],
+      [s("nll_wrong"), fmt(-z[t])],
+    ]);
+    const smooth = one(z, { labelSmoothing: 0.1 });
+    live("m5", [
+      [s("smoothed_target"), vec(smooth.target_dist[0], 3), true],
+      [s("with_smoothing"), fmt(smooth.loss)],
+      [s("without_smoothing"), fmt(correct)],
+    ]);
+  }
+  const rows = st.rows.filter((r) => r.t >= 0 && r.t < CLASSES.length);
+  if (!rows.length) {
+    live("m4", [[s("no_class_target"), ""]]);
+    return;
+  }
+  const logits = rows.map((r) => r.z);
+  const byIndex = crossEntropy(logits, rows.map((r) => r.t), { weight: WEIGHT });
+  const byOneHot = crossEntropy(logits, byIndex.one_hot, { weight: WEIGHT });
   live("m4", [
     [s("weights_used") + " = " + vec(WEIGHT, 0), "", true],
     [s("index_targets") + " · " + s("loss_lc"), fmt(byIndex.loss)],
@@ -65,19 +116,7 @@ async function weighted() {
   ]);
 }
 
-async function show(i) {
-  shown = i;
-  let torchOne = null;
-  try {
-    torchOne = (await postJSON("/loss", { logits: [res.logits[i]], target: [ctx.targets[i]] })).torch_loss;
-  } catch (e) {
-    torchOne = null;
-  }
-  if (shown !== i) return;
-  ctx.torchOne = torchOne;
-  renderStages(res, i, ctx);
-  mistakes(i).catch(showError);
-}
+// ---- start: the Net's logits of the four pictures -------------------------------------------
 
 function showError(e) {
   status.hidden = false;
@@ -86,69 +125,89 @@ function showError(e) {
 }
 
 async function start() {
-  const blobs = await Promise.all(batchUrls.map(async (u) => {
-    const r = await fetch(u);
-    return r.blob();
-  }));
+  const blobs = await Promise.all(batchUrls.map(async (u) => (await fetch(u)).blob()));
   const form = new FormData();
   blobs.forEach((b, k) => {
-    const name = batchUrls[k].split("?")[0].split("/").pop();
-    form.append("image", b, name);
+    form.append("image", b, pictures[k].name);
     form.append("label", batchLabels[k]);
   });
-  res = await postForm("/predict", form);
-  const targets = res.images.map((im, k) => (im.label !== null && im.label !== undefined ? im.label : res.predicted[k]));
-  ctx = {
-    classes: res.classes,
-    targets: targets,
-    reduction: "mean",
-    pickerKey: "example",
-    pictures: res.images.map((im, k) => ({
-      src: batchUrls[k],
-      preview: im.preview,
-      title: (k + 1) + " · " + className(res.classes[targets[k]]),
-    })),
-    onPick: (k) => show(k).catch(showError),
-  };
+  const res = await postForm("/predict", form);
+  // float32 outputs, shown to 6 decimals (about the digits float32 carries): typeable numbers
+  res.logits.forEach((z, k) => net.set(k, { z: z.map((v) => Number(v.toFixed(6))), preview: res.images[k].preview }));
   status.hidden = true;
-  await show(0);
-  weighted().catch(showError);
+  instrument.start();
 }
 
-// Numerical stability: the naive softmax here in the browser, log-sum-exp on the server.
+// ---- numerical stability: naive softmax and log-sum-exp, in float64 and float32 -------------
+
 const bigInput = document.getElementById("stab-big");
+const bigSlider = document.getElementById("stab-slider");
 const targetSelect = document.getElementById("stab-target");
-const naiveOut = document.querySelector('[data-role="naive"]');
-const lseOut = document.querySelector('[data-role="lse"]');
+const stabError = document.getElementById("stab-error");
+let big = Number(bigInput.value);
 let stabTimer = 0;
 let stabAbort = null;
 
-async function stability() {
-  const big = Number(bigInput.value);
+function num(v, f32) {
+  return Number.isFinite(v) ? String(Number(v.toPrecision(f32 ? 7 : 12))) : String(v);
+}
+
+function drawStability() {
   const t = Number(targetSelect.value);
-  const logits = [Number.isFinite(big) ? big : 0, 0];
-  const e = logits.map((z) => Math.exp(z));
-  const total = e[0] + e[1];
-  const soft = e.map((v) => v / total);
-  const naiveLoss = -Math.log(soft[t]);
-  naiveOut.textContent = "e^z = [" + e.map((v) => String(v)).join(", ") + "]\nsoftmax = [" +
-    soft.map((v) => String(v)).join(", ") + "]\nloss = " + String(naiveLoss);
+  const z = [big, 0];
+  for (const f32 of [false, true]) {
+    const r = stability(z, t, f32);
+    const bits = f32 ? "32" : "64";
+    const list = (xs) => "[" + xs.map((v) => num(v, f32)).join(", ") + "]";
+    const naive = document.querySelector('[data-role="naive' + bits + '"]');
+    naive.textContent = s("stab_naive", { exp: list(r.exp), soft: list(r.naiveSoftmax), loss: num(r.naiveLoss, f32) });
+    naive.closest(".stab-box").classList.toggle("stab-bad", !Number.isFinite(r.naiveLoss));
+    naive.closest(".stab-box").classList.toggle("stab-good", Number.isFinite(r.naiveLoss));
+    const lse = document.querySelector('[data-role="lse' + bits + '"]');
+    lse.textContent = s("stab_lse", { lse: num(r.lse, f32), soft: list(r.softmax), loss: num(r.loss, f32) });
+    lse.closest(".stab-box").classList.toggle("stab-good", Number.isFinite(r.loss));
+    lse.closest(".stab-box").classList.toggle("stab-bad", !Number.isFinite(r.loss));
+  }
+  clearTimeout(stabTimer);
+  stabTimer = setTimeout(() => askTorch(z, t), 120);
+}
+
+async function askTorch(z, t) {
+  const out = document.querySelector('[data-role="stab-torch"]');
   if (stabAbort) stabAbort.abort();
   stabAbort = new AbortController();
   try {
-    const r = await postJSON("/loss", { logits: [logits], target: [t] }, stabAbort.signal);
-    lseOut.textContent = "log-sum-exp = " + fmt(r.log_sum_exp[0]) + "\nsoftmax = [" +
-      r.softmax[0].map((v) => fmt(v)).join(", ") + "]\nloss = " + fmt(r.loss);
-  } catch (err) {
-    if (err.name !== "AbortError") lseOut.textContent = err.message;
+    const [f64, f32] = await Promise.all([
+      postJSON("/loss", { logits: [z], target: [t], fields: ["loss"] }, stabAbort.signal),
+      postJSON("/try", { call: "float32", logits: [z], target: [t] }, stabAbort.signal),
+    ]);
+    const v32 = f32.ok ? num(f32.value, true) : f32.error.type + ": " + f32.error.message;
+    out.textContent = s("stab_torch", { f64: num(f64.loss, false), f32: v32 });
+  } catch (e) {
+    if (e.name !== "AbortError") out.textContent = e.message;
   }
 }
-function scheduleStability() {
-  clearTimeout(stabTimer);
-  stabTimer = setTimeout(stability, 60);
-}
-bigInput.addEventListener("input", scheduleStability);
-targetSelect.addEventListener("change", scheduleStability);
 
-stability();
+bigInput.addEventListener("input", () => {
+  const { value, why } = parseNumber(bigInput.value, bigInput);
+  stabError.textContent = why || "";
+  if (why) {
+    bigInput.setAttribute("aria-invalid", "true");
+    return;
+  }
+  bigInput.removeAttribute("aria-invalid");
+  big = value;
+  bigSlider.value = String(value);
+  drawStability();
+});
+bigSlider.addEventListener("input", () => {
+  big = Number(bigSlider.value);
+  bigInput.value = String(big);
+  bigInput.removeAttribute("aria-invalid");
+  stabError.textContent = "";
+  drawStability();
+});
+targetSelect.addEventListener("change", drawStability);
+
+drawStability();
 start().catch(showError);

@@ -1,10 +1,12 @@
 /* The stage-by-stage panel shared by the explainer and the upload page.
  * renderStages(res, i, ctx) fills it from a /loss or /predict answer for picture i.
  * ctx: { classes, targets, pictures: [{src, preview, title}], torchOne: number|null,
- *        onPick(i), reduction, weight: [w_c]|undefined, guessed: [bool] (target = prediction) }
+ *        onPick(i), reduction, weight: [w_c]|undefined, guessed: [bool] (target = prediction),
+ *        label(c): how the page names class c (optional) }
  * The texts follow the target: one-hot (a class index) or spread (label smoothing, a probability
  * target), shown by the elements' data-when="onehot" / "spread". */
-import { s, fmt, el, clear, fillDl, classBars, plot, color, className, MONO, FONT, sum, product, agree } from "./common.js";
+import { s, fmt, el, clear, fillDl, color, className, sum, product, agree } from "./common.js";
+import { stageBars, columns, curve, stack } from "./charts.js";
 
 /** True when picture i's target row is not one-hot: every class then counts in the loss. */
 function isSpread(y) {
@@ -21,6 +23,11 @@ function showTexts(spread) {
 /** −Σ w_c y_c log p_c: the loss of one picture from its target row (w = 1 without weights). */
 function fullSum(prod, w) {
   return -sum(prod.map((v, c) => (w ? w[c] * v : v)));
+}
+
+/** "3 cat": a class as the charts and the table name it (ctx.label, where the page has its own). */
+function classLabel(ctx, c) {
+  return ctx.label ? ctx.label(c) : c + " " + className(ctx.classes[c]);
 }
 
 function q(role) {
@@ -98,91 +105,69 @@ function renderTable(res, i, ctx, target, y, prod) {
   const cols = [res.logits[i], res.shifted[i], res.exp[i], p, res.log_probs[i], y, prod, grad];
   ctx.classes.forEach((name, c) => {
     const tr = el("tr", { class: c === target ? "is-target" : null }, [
-      el("th", { scope: "row", text: c + " " + className(name) }),
+      el("th", { scope: "row", text: classLabel(ctx, c) }),
     ]);
     cols.forEach((col, k) => {
       const v = col[c];
       tr.append(el("td", { text: fmt(v), class: (k >= 5 && k <= 6 && v === 0) ? "zero" : null }));
     });
+    if (ctx.weight) tr.append(el("td", { text: fmt(ctx.weight[c]) }));
     body.append(tr);
   });
+  // the class weights, when there are any: the column that explains a weighted loss
+  const headRow = table.tHead.rows[0];
+  let weightHead = headRow.querySelector("th.c-weight");
+  if (ctx.weight && !weightHead) {
+    weightHead = el("th", { scope: "col", class: "c-weight", text: s("weight_col") });
+    headRow.append(weightHead);
+  } else if (!ctx.weight && weightHead) {
+    weightHead.remove();
+  }
   const foot = clear(table.tFoot);
   const gradSum = sum(grad);
   const sumRow = [null, null, res.sum_exp[i], sum(p), null, sum(y), sum(prod), Math.abs(gradSum) < 1e-12 ? 0 : gradSum];
   const tr = el("tr", null, [el("th", { scope: "row", text: "Σ" })]);
   sumRow.forEach((v) => tr.append(el("td", { text: v === null ? "" : fmt(v) })));
+  if (ctx.weight) tr.append(el("td"));
   foot.append(tr);
   const head = table.querySelector("th.c-onehot");
   if (head) head.textContent = !ctx.spread ? s("one_hot") : s("target_dist");
 }
 
 function renderCharts(res, i, ctx, target, y, prod, loss) {
-  const labels = ctx.classes.map((n, c) => c + " " + className(n));
+  const labels = ctx.classes.map((n, c) => classLabel(ctx, c));
   const p = res.softmax[i];
-  classBars(chart("s1"), labels, res.logits[i], "logits", target);
-  classBars(chart("s2"), labels, res.shifted[i], "shifted", target);
-  classBars(chart("s3"), labels, res.exp[i], "exp", target, { xaxis: { range: [0, 1.3] } });
+  stageBars(chart("s1"), labels, res.logits[i], "logits", target);
+  stageBars(chart("s2"), labels, res.shifted[i], "shifted", target);
+  stageBars(chart("s3"), labels, res.exp[i], "exp", target);
   // Stage 4: the exponentials stacked end to end make up S.
-  const exps = res.exp[i];
-  const base = color("sum");
-  const traces = exps.map((v, c) => ({
-    type: "bar",
-    orientation: "h",
-    y: ["S"],
-    x: [v],
-    name: labels[c],
-    marker: { color: c === target ? color("nll") : c % 2 ? base : base + "88", line: { color: "#fff", width: 1 } },
-    hovertemplate: labels[c] + ": %{x:.6f}<extra></extra>",
-    text: [String(c)],
-    textposition: "inside",
-    insidetextanchor: "middle",
-    textfont: { family: MONO, size: 12, color: "#fff" },
-  }));
-  plot(chart("s4"), traces, {
-    barmode: "stack",
-    height: 150,
-    margin: { l: 30, r: 16, t: 8, b: 36 },
-    xaxis: { title: { text: "S = " + fmt(res.sum_exp[i]) } },
+  stack(chart("s4"), {
+    values: res.exp[i], labels, target, color: color("sum"), targetColor: color("nll"),
+    title: s("chart_stack"), total: "S = " + fmt(res.sum_exp[i]), legend: s("target_segment"), fmt,
   });
-  classBars(chart("s5"), labels, p, "softmax", target, { xaxis: { range: [0, 1.3] } });
-  classBars(chart("s6"), labels, res.log_probs[i], "logp", target);
-  classBars(chart("s7"), labels, y, "onehot", target, { xaxis: { range: [0, 1.3] } });
-  classBars(chart("s8"), labels, prod, "product", target);
+  stageBars(chart("s5"), labels, p, "softmax", target);
+  stageBars(chart("s6"), labels, res.log_probs[i], "logp", target);
+  stageBars(chart("s7"), labels, y, "onehot", target);
+  stageBars(chart("s8"), labels, prod, "product", target);
   // Stage 9: the curve -log p with this picture on it; with a spread target, every class with
   // target mass on the curve and the loss (their weighted sum) as a dashed line.
-  const xs = [];
-  for (let k = 1; k <= 200; k++) xs.push(k / 200);
-  const py = p[target];
-  const curve = { type: "scatter", mode: "lines", x: xs, y: xs.map((v) => -Math.log(v)), line: { color: color("nll"), width: 3 }, hoverinfo: "skip" };
   const top = Math.max(5.5, Math.min(loss + 1, 40));
+  const nll = {
+    f: (v) => -Math.log(v), x: [0, 1], color: color("nll"), title: s("chart_curve"),
+    fmt: (v, d) => fmt(v, d === undefined ? 4 : d),
+  };
   if (!ctx.spread && !ctx.weight) {
-    plot(chart("s9"), [curve, {
-      type: "scatter", mode: "markers+text", x: [py], y: [loss], text: ["ℓ = " + fmt(loss)],
-      textposition: py > 0.6 ? "top left" : "top right", textfont: { family: MONO, size: 14 },
-      marker: { size: 14, color: color("nll"), line: { color: "#fff", width: 2 } },
-      hovertemplate: "p = %{x:.6f}<br>ℓ = %{y:.6f}<extra></extra>",
-    }], {
-      height: 260,
-      xaxis: { title: { text: "p_y" }, range: [0, 1.02] },
-      yaxis: { title: { text: "−log p_y" }, range: [0, top] },
+    curve(chart("s9"), {
+      ...nll, y: [0, top], points: [{ x: p[target], y: loss, label: "ℓ = " + fmt(loss) }],
+      xTitle: "p_y", yTitle: "−log p_y",
     });
     return;
   }
   const massed = y.map((v, c) => c).filter((c) => y[c] > 0 && p[c] !== null);
-  plot(chart("s9"), [curve, {
-    type: "scatter", mode: "markers", x: massed.map((c) => p[c]), y: massed.map((c) => -Math.log(p[c])),
-    customdata: massed.map((c) => labels[c]),
-    marker: { size: massed.map((c) => 6 + 12 * Math.sqrt(y[c])), color: color("nll"), line: { color: "#fff", width: 2 } },
-    hovertemplate: "%{customdata}<br>p = %{x:.6f}<br>−log p = %{y:.6f}<extra></extra>",
-  }], {
-    height: 260,
-    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: loss, y1: loss, line: { color: color("nll"), width: 2, dash: "dash" } }],
-    annotations: [{
-      xref: "paper", x: 1, y: loss, xanchor: "right", yanchor: "bottom", showarrow: false,
-      bgcolor: "rgba(255,255,255,0.9)", text: "ℓ = " + fmt(loss), font: { family: MONO, size: 14, color: color("nll") },
-    }],
-    xaxis: { title: { text: "p" }, range: [0, 1.02] },
-    yaxis: { title: { text: "−log p" }, range: [0, Math.max(top, Math.min(40, Math.max(...massed.map((c) => -Math.log(p[c]))) + 0.5))] },
+  const high = Math.max(top, Math.min(40, Math.max(...massed.map((c) => -Math.log(p[c]))) + 0.5));
+  curve(chart("s9"), {
+    ...nll, y: [0, high], xTitle: "p", yTitle: "−log p", line: { y: loss, label: "ℓ = " + fmt(loss) },
+    points: massed.map((c) => ({ x: p[c], y: -Math.log(p[c]), r: 3 + 6 * Math.sqrt(y[c]), name: labels[c] })),
   });
 }
 
@@ -191,33 +176,13 @@ function renderBatch(res, i, ctx) {
   const n = per.length;
   const names = ctx.pictures ? ctx.pictures.map((p) => p.title) : per.map((_, k) => String(k + 1));
   const div = chart("s10") || chart("batch");
-  const colors = per.map((_, k) => (k === i ? color("batch") : color("batch") + "77"));
-  const shapes = [];
-  if (typeof res.loss === "number") {
-    shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: res.loss, y1: res.loss, line: { color: color("nll"), width: 3, dash: "dash" } });
-  }
-  plot(div, [{
-    type: "bar",
-    x: names,
-    y: per,
-    marker: { color: colors },
-    text: per.map((v) => fmt(v)),
-    textposition: "inside",
-    insidetextanchor: "middle",
-    textfont: { family: MONO, size: 13, color: "#fff" },
-    hovertemplate: "%{x}: %{y:.6f}<extra></extra>",
-  }], {
-    height: 280,
-    shapes: shapes,
-    annotations: typeof res.loss === "number" ? [{
-      xref: "paper", x: 0, y: res.loss, yanchor: "bottom", xanchor: "left", showarrow: false,
-      bgcolor: "rgba(255,255,255,0.9)",
-      text: (ctx.reduction === "sum" ? "Σ" : s("mean_line")) + " " + fmt(res.loss),
-      font: { family: MONO, color: color("nll"), size: 13 },
-    }] : [],
-    xaxis: { tickfont: { family: FONT }, type: "category" },
-    yaxis: { title: { text: "ℓ" }, rangemode: "tozero" },
-    margin: { t: 24 },
+  const base = color("batch");
+  columns(div, {
+    labels: names, title: s("chart_batch"), fmt: (v, d) => fmt(v, d === undefined ? 4 : d), yTitle: "ℓ",
+    series: [{ name: "ℓ", values: per, color: base, colors: per.map((_, k) => (k === i ? base : base + "88")) }],
+    line: typeof res.loss === "number"
+      ? { y: res.loss, color: color("nll"), label: (ctx.reduction === "sum" ? "Σ" : s("mean_line")) + " " + fmt(res.loss) }
+      : null,
   });
   const dl = keys("s10");
   if (dl) {
@@ -233,17 +198,21 @@ function renderChecks(res, i, ctx, target, prod, loss) {
   if (!dl) return;
   clear(dl);
   const w = ctx.weight;
-  const wy = w ? w[target] : 1;
+  const named = target >= 0 && target < ctx.classes.length;
+  const wy = w && named ? w[target] : 1;
   // The class-index shortcut holds for a one-hot target only: with a spread one every class
-  // counts, so it is shown as not applying rather than as a failure.
-  const rows = [
-    [w ? s("full_sum_w") : s("full_sum"), fullSum(prod, w), loss],
-    [w ? s("shortcut_w") : s("shortcut"), -wy * res.log_probs[i][target], ctx.spread ? undefined : loss],
-  ];
+  // counts, so it is shown as not applying rather than as a failure. An ignored row
+  // (ignore_index) has no target class to take it to.
+  const rows = [[w ? s("full_sum_w") : s("full_sum"), fullSum(prod, w), loss]];
+  if (named) {
+    rows.push([w ? s("shortcut_w") : s("shortcut"), -wy * res.log_probs[i][target], ctx.spread ? undefined : loss]);
+  }
   if (ctx.torchOne !== undefined && ctx.torchOne !== null) rows.push([s("torch_one"), ctx.torchOne, loss]);
   const per = res.per_element_loss;
-  if (typeof res.loss === "number" && ctx.reduction === "mean" && !w) {
-    rows.push([s("batch_mean"), sum(per) / per.length, res.torch_loss]);
+  // (no torch_loss: PyTorch has not answered yet, and its rows wait)
+  if (typeof res.loss === "number" && ctx.reduction === "mean" && !w && res.torch_loss !== undefined) {
+    // the mean over the rows that count: ignored rows add 0 and are not counted
+    rows.push([s("batch_mean"), sum(per) / (res.denominator || per.length), res.torch_loss]);
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
   } else if (res.torch_loss !== undefined && !Array.isArray(res.torch_loss)) {
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
@@ -270,7 +239,7 @@ export function updateChecks(res, i, ctx) {
 }
 
 function renderGrad(res, i, ctx, y) {
-  const labels = ctx.classes.map((n, c) => c + " " + className(n));
+  const labels = ctx.classes.map((n, c) => classLabel(ctx, c));
   const p = res.softmax[i];
   // ∂ℓ/∂z_c of −Σ_k w_k y_k log p_k is (Σ_k w_k y_k) p_c − w_c y_c: p − y without weights.
   const w = ctx.weight;
@@ -278,17 +247,12 @@ function renderGrad(res, i, ctx, y) {
   const pmy = p.map((v, c) => wsum * v - (w ? w[c] : 1) * y[c]);
   const scale = ctx.reduction === "mean" ? (res.denominator || res.per_element_loss.length) : 1;
   const auto = res.grad ? res.grad[i].map((v) => (v === null ? NaN : v * scale)) : [];
-  plot(chart("grad"), [
-    { type: "bar", name: s("grad"), x: labels, y: pmy, marker: { color: color("grad") }, hovertemplate: "%{x}: %{y:.6f}<extra>p − y</extra>" },
-    { type: "bar", name: s("autograd").replace("N", String(scale)), x: labels, y: auto, marker: { color: color("grad") + "66", line: { color: color("grad"), width: 2 } }, hovertemplate: "%{x}: %{y:.6f}<extra>autograd</extra>" },
-  ], {
-    height: 320,
-    showlegend: true,
-    legend: { orientation: "h", y: 1.12, x: 0 },
-    barmode: "group",
-    xaxis: { tickangle: -40, tickfont: { family: FONT }, type: "category" },
-    yaxis: { title: { text: "∂ℓ/∂z" }, zeroline: true },
-    margin: { t: 36, b: 90 },
+  columns(chart("grad"), {
+    labels, title: s("chart_grad"), fmt: (v, d) => fmt(v, d === undefined ? 4 : d), yTitle: "∂ℓ/∂z", legend: true, tall: 320,
+    series: [
+      { name: s("grad"), values: pmy, color: color("grad") },
+      { name: s("autograd").replace("N", String(scale)), values: auto, color: color("grad"), opacity: 0.4 },
+    ],
   });
 }
 
@@ -303,7 +267,8 @@ function renderKeys(res, i, ctx, target, prod, loss) {
   set("s4", [["S", fmt(res.sum_exp[i])], ["log-sum-exp", fmt(res.log_sum_exp[i])]]);
   set("s5", [["p_y", fmt(p[target])], ["Σ p", fmt(sum(p))]]);
   set("s6", [["log p_y", fmt(res.log_probs[i][target])]]);
-  set("s7", [[s("target"), target + " " + className(ctx.classes[target])]]);
+  const named = target >= 0 && target < ctx.classes.length;
+  set("s7", [[s("target"), named ? classLabel(ctx, target) : s("target_ignored", { i: target })]]);
   set("s8", [["Σ y · log p", fmt(sum(prod))]]);
   set("s9", [["ℓ", fmt(loss), { class: "loss-value" }]]);
 }
