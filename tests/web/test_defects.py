@@ -1,7 +1,6 @@
 """Issue 12 on the server side: the Chinese pages' wording, label aliases, error and warning
 codes, and /predict's answer when some pictures are bad. Each test failed before its fix."""
 
-import json
 import re
 
 from fastapi.testclient import TestClient
@@ -28,8 +27,7 @@ def test_chinese_wording(client: TestClient) -> None:
     assert "模型卡片" not in every and "模型卡" in every
     assert not re.search(r"[\u4e00-\u9fff][^<>]{0,12}one-hot", visible.split("独热（one-hot）")[1])
     assert "损失再也降不到 0" in index
-    data = json.loads(index.split('id="page-data">')[1].split("</script>")[0])
-    assert data["strings"]["updated"] == "用时 {ms} 毫秒"
+    # "用时 {ms} 毫秒" went with the sandbox's round-trip timer: the instrument redraws in the page
 
 
 def test_model_card_says_why_not_the_tutorials_54_percent(client: TestClient) -> None:
