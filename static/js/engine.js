@@ -149,9 +149,10 @@ function probabilityTargets(sm, t, w, reduction, eps) {
   const C = t[0].length;
   const q = eps === 0 ? t.map((row) => row.slice()) : t.map((row) => row.map((v) => v * (1 - eps) + eps / C));
   const wq = w ? q.map((row) => row.map((v, c) => v * w[c])) : q;
+  // PyTorch's order, (log_probs * q) * w: it overflows (or gives 0 * inf) where PyTorch does
   const perElement = sm.log_probs.map((lp, i) => {
     let s = 0;
-    for (let c = 0; c < C; c++) s += lp[c] * wq[i][c];
+    for (let c = 0; c < C; c++) s += w ? lp[c] * q[i][c] * w[c] : lp[c] * q[i][c];
     return -s;
   });
   const denominator = N;
