@@ -26,6 +26,7 @@ from app.training.live import LiveOptions, train_live
 from app.training.subset import load_subset
 from app.web.deps import ClassifierDep, SettingsDep
 from app.web.schemas import ERRORS, BodyError, ErrorAnswer
+from app.web.service import torch_threads
 from app.web.settings import Settings
 
 log = logging.getLogger("app.live")
@@ -122,33 +123,33 @@ class Job:
 
     def run(self) -> None:
         """The thread: train, and hand each event to the event loop, serialised."""
-        # torch.set_num_threads sets this thread's OpenMP team, and also the default of threads
-        # that have not run torch yet, which is put back after the job.
-        default_threads = torch.get_num_threads()
+        # the job's own count on this thread, put back after: torch_threads says why
         try:
-            torch.set_num_threads(self.threads)
-            data = self.load()
-            events = train_live(*data, self.options, self.stop, self.deadline, self.device)
-            for name, payload in events:
-                step = payload.get("step", payload.get("steps"))  # done says "steps"
-                self.step = self.step if step is None else step
-                if name == "stopped":
-                    log.info("live job stopped at step %d: its stream ended", self.step)
-                    break
-                if name == "done":
-                    log.info(
-                        "live job done: %(steps)d steps in %(seconds).1f s, test accuracy "
-                        "%(test_accuracy).3f, cut: %(cut)s",
-                        payload,
-                    )
-                    payload = {**payload, "weights": base64.b64encode(payload["weights"]).decode()}
-                self.put(ServerSentEvent(orjson.dumps(payload).decode(), event=name))
+            with torch_threads(self.threads):
+                data = self.load()
+                events = train_live(*data, self.options, self.stop, self.deadline, self.device)
+                for name, payload in events:
+                    step = payload.get("step", payload.get("steps"))  # done says "steps"
+                    self.step = self.step if step is None else step
+                    if name == "stopped":
+                        log.info("live job stopped at step %d: its stream ended", self.step)
+                        break
+                    if name == "done":
+                        log.info(
+                            "live job done: %(steps)d steps in %(seconds).1f s, test accuracy "
+                            "%(test_accuracy).3f, cut: %(cut)s",
+                            payload,
+                        )
+                        payload = {
+                            **payload,
+                            "weights": base64.b64encode(payload["weights"]).decode(),
+                        }
+                    self.put(ServerSentEvent(orjson.dumps(payload).decode(), event=name))
         except Exception:
             log.exception("live training failed")
             detail = {"detail": "training failed on the server"}
             self.put(ServerSentEvent(orjson.dumps(detail).decode(), event="error"))
         finally:
-            torch.set_num_threads(default_threads)
             self.ended.set()
             self.put(None)
 

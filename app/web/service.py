@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -35,27 +35,30 @@ SERIAL_MAX_VALUES = 32_768
 
 
 @contextmanager
-def intra_op_threads(values: int) -> Iterator[None]:
-    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread.
-
-    A few kernels (max with a dim among them) open a parallel region whatever the size, and
-    waking a second thread costs far more than such a tensor's whole computation: milliseconds
-    on a busy machine, for microseconds of work. torch.set_num_threads sets the calling thread's
-    OpenMP team size, so it is set here for the duration and put back after; larger work keeps
-    the configured thread count. It also sets the count that a thread running torch for the
-    first time starts with (at::init_num_threads reads it), so a thread that starts meanwhile
-    would keep 1 for good: run_with_threads, which the compute lane runs all work through, sets
-    the count of its own thread.
-    """
+def torch_threads(count: int) -> Iterator[None]:
+    """`count` torch threads on this thread for the duration, and the count before put back
+    after. torch.set_num_threads sets the calling thread's OpenMP team size, and also the count
+    that a thread running torch for the first time starts with (at::init_num_threads reads it),
+    so a thread that starts meanwhile keeps `count` for good: run_with_threads, which the compute
+    lane runs all work through, sets the count of its own thread."""
     before = torch.get_num_threads()
-    if values >= SERIAL_MAX_VALUES or before == 1:
+    if count == before:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def intra_op_threads(values: int) -> AbstractContextManager[None]:
+    """One torch thread for work on fewer than SERIAL_MAX_VALUES values, on this thread.
+
+    A few kernels (max with a dim among them) open a parallel region whatever the size, and
+    waking a second thread costs far more than such a tensor's whole computation: milliseconds
+    on a busy machine, for microseconds of work. Larger work keeps the configured count."""
+    return torch_threads(1) if values < SERIAL_MAX_VALUES else nullcontext()
 
 
 def run_with_threads(threads: int, work: Callable[[], T]) -> T:
