@@ -315,7 +315,7 @@ _SCORES: Lru[dict[str, Any]] = Lru(16)
 
 def evaluate(classifier: Classifier) -> dict[str, Any]:
     """POST /evaluate: the Net scored on the shipped 1,000 test pictures."""
-    with intra_op_threads(0):  # one torch thread: four small batches, a busy machine
+    with torch_threads(1):  # four small batches, a busy machine
         return dict(_SCORES.get(classifier.weights_sha256, lambda: evaluate_subset(classifier.net)))
 
 
@@ -378,7 +378,7 @@ def step(
     # thread that has to wait for a busy core stalls every one of them. On the 2-core
     # development machine under load, train_steps on 64 CIFAR-10 pictures for 20 steps took
     # 0.55-0.95 s with torch.set_num_threads(1) and 7-10 s with 2.
-    with intra_op_threads(0):
+    with torch_threads(1):
         net = fresh_net(seed, classifier.device) if init == "fresh" else classifier.net
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
         before = cross_entropy_stages(trace.outputs_before, target)
