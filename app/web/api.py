@@ -122,17 +122,18 @@ async def predict(
         len(image), label, reduction, label_smoothing, weight, settings
     )
 
-    def run(uploads: list[Upload]) -> dict[str, Any]:
+    def run(uploads: list[Upload | service.Refused]) -> dict[str, Any]:
         return service.with_weights(classifier, upload, settings, service.predict, uploads, options)
 
-    def admitted() -> list[Upload]:  # the uploads, in memory, headers read, nothing decoded
-        return service.admit([(f.filename or "upload", f.file.read()) for f in image], settings)
+    def admitted() -> list[Upload | service.Refused]:  # headers read, each picture on its own
+        files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
+        return service.admit_each(files, settings)
 
     if sum(f.size or 0 for f in image) > INLINE_UPLOAD_BYTES:
         return await respond(request, False, lambda: run(admitted()))
     uploads = admitted()
     # Uploaded weights are parsed off the loop: milliseconds of torch.load, unless cached.
-    small = sum(u.pixels for u in uploads) <= INLINE_UPLOAD_PIXELS and upload is None
+    small = service.pixels(uploads) <= INLINE_UPLOAD_PIXELS and upload is None
     return await respond(request, small, run, uploads)
 
 

@@ -152,6 +152,21 @@ class ImageResult(BaseModel):
     preview: str = Field(description="data:image/png;base64 URL of the 32x32 picture the Net saw.")
 
 
+class ErrorObject(BaseModel):
+    code: str = Field(description="A stable snake_case name for the error.")
+    detail: str = Field(description="What is wrong, as a sentence that names the file.")
+    params: dict[str, Any] | None = Field(
+        None, description="The values in the sentence (absent when it has none)."
+    )
+
+
+class ImageRefused(BaseModel):
+    """A picture that cannot be used; the others are computed without it (and its label)."""
+
+    filename: str
+    error: ErrorObject = Field(description="Why, in the shape of the API's 4xx answers.")
+
+
 WeightsSource = Annotated[
     Literal["shipped", "upload"],
     Field(description="Which weights ran: the app's (shipped) or the request's `weights` file."),
@@ -162,7 +177,17 @@ WeightsSha256 = Annotated[
 
 
 class PredictAnswer(LossStages):
-    images: list[ImageResult]
+    images: list[ImageResult | ImageRefused] = Field(
+        description="One per picture sent, in the order sent. A picture that cannot be used "
+        "(not an allowed format, damaged, over the pixels per image) carries `error` instead "
+        "and is left out of the stages, its label with it; the request is refused (422) only "
+        "when no picture can be used."
+    )
+    row_images: list[int] = Field(
+        description="Row r of every stage (logits, softmax, per_element_loss, predicted, ...) "
+        "belongs to images[row_images[r]]: the indices of the pictures that could be used, in "
+        "order ([0, 1, ..., N-1] when all of them could)."
+    )
     classes: list[str]
     target_source: Literal["labels", "predicted", "mixed"] = Field(
         description="Where the targets came from: the labels sent, the predicted classes, or "

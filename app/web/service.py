@@ -13,7 +13,16 @@ from app.engine import InputError, Reduction, Stages, cross_entropy_stages
 from app.model import CLASSES
 from app.model.cache import Lru
 from app.model.classifier import Classifier
-from app.model.images import Picture, Upload, decode, open_upload, preview_data_url, to_batch
+from app.model.images import (
+    ImageError,
+    Picture,
+    Upload,
+    clean_filename,
+    decode,
+    open_upload,
+    preview_data_url,
+    to_batch,
+)
 from app.model.weights import check_size
 from app.training.evaluation import evaluate_subset
 from app.training.live import fresh_net
@@ -212,43 +221,135 @@ def check_count(images: int, settings: Settings) -> None:
         raise RequestError(f"got {images} images; at most {settings.max_images} per request")
 
 
-def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
-    """Read the headers of a request's (filename, bytes) pairs and refuse the request before
-    anything is decoded: too many images, one that is not an allowed picture or declares too
-    many pixels, or too many pixels together."""
+@dataclass(frozen=True)
+class Refused:
+    """A picture of a /predict request that cannot be used (its header or its data), and why.
+    The request goes on without it: its label is dropped with it."""
+
+    filename: str  # cleaned, as the error names it
+    error: InputError
+
+    def answer(self) -> dict[str, Any]:
+        """Its entry in a /predict answer's `images`: the name, and the error in the shape of
+        the API's 4xx answers."""
+        return {"filename": self.filename, "error": error_json(self.error)}
+
+
+def error_json(exc: InputError) -> dict[str, Any]:
+    """An error as {code, detail, params}; params only where the error has values to carry.
+    Plain strings, numbers and lists: it serialises as JSON or as any other answer format."""
+    answer: dict[str, Any] = {"code": exc.code, "detail": str(exc)}
+    if exc.params:
+        answer["params"] = exc.params
+    return answer
+
+
+def open_each(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload | Refused]:
+    """Read the header of each of a request's (filename, bytes) pairs, nothing decoded: an
+    Upload where it is an allowed picture of at most max_image_pixels, else a Refused. Too many
+    images refuse the request."""
     check_count(len(files), settings)
-    caps = settings.max_image_pixels
-    uploads = [open_upload(data, name, max_pixels=caps) for name, data in files]
-    pixels = sum(u.pixels for u in uploads)
-    if pixels > settings.max_request_pixels:
+    return [_open(name, data, settings.max_image_pixels) for name, data in files]
+
+
+def _open(name: str, data: bytes, max_pixels: int) -> Upload | Refused:
+    try:
+        return open_upload(data, name, max_pixels=max_pixels)
+    except ImageError as exc:
+        return Refused(clean_filename(name), exc)
+
+
+def pixels(uploads: Sequence[Upload | Refused]) -> int:
+    """What decoding the usable uploads will cost: their pixels as their headers declare them."""
+    return sum(u.pixels for u in uploads if isinstance(u, Upload))
+
+
+def check_pixels(uploads: Sequence[Upload | Refused], settings: Settings) -> None:
+    """The cap on the pixels of a whole request, of the pictures that will be decoded."""
+    total = pixels(uploads)
+    if total > settings.max_request_pixels:
         raise RequestError(
-            f"the images hold {pixels:,} pixels together; "
+            f"the images hold {total:,} pixels together; "
             f"at most {settings.max_request_pixels:,} per request"
         )
+
+
+def admit_each(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload | Refused]:
+    """/predict: every picture read up to its header, each refused on its own; the request is
+    refused only for what concerns it whole (the image count, the pixels together)."""
+    uploads = open_each(files, settings)
+    check_pixels(uploads, settings)
     return uploads
 
 
+def admit(files: Sequence[tuple[str, bytes]], settings: Settings) -> list[Upload]:
+    """/step, all or nothing: as admit_each, but the first picture that cannot be used refuses
+    the request (before the pixels together are counted)."""
+    uploads: list[Upload] = []
+    for item in open_each(files, settings):
+        if isinstance(item, Refused):
+            raise item.error
+        uploads.append(item)
+    check_pixels(uploads, settings)
+    return uploads
+
+
+def _decode(upload: Upload | Refused) -> Picture | Refused:
+    if isinstance(upload, Refused):
+        return upload
+    try:
+        return decode(upload)
+    except ImageError as exc:
+        return Refused(upload.filename, exc)
+
+
+def none_usable(refused: Sequence[Refused]) -> InputError:
+    """The error of a request none of whose pictures can be used: a lone picture's own, else
+    one that names the first few and carries every one's, by index, in its params."""
+    if len(refused) == 1:
+        return refused[0].error
+    shown = "; ".join(str(r.error) for r in refused[:3])
+    more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+    return RequestError(
+        f"none of the {len(refused)} images can be used: {shown}{more}",
+        code="images_unusable",
+        images=len(refused),
+        errors=[{"index": k, **r.answer()} for k, r in enumerate(refused)],
+    )
+
+
 def predict(
-    classifier: Classifier, uploads: Sequence[Upload], options: PredictOptions
+    classifier: Classifier, uploads: Sequence[Upload | Refused], options: PredictOptions
 ) -> dict[str, Any]:
-    """Decode the uploads (already let through by admit), run the Net, compute every stage."""
+    """Decode the uploads (already let through by admit_each), run the Net on those that can
+    be used, compute every stage over them. `images` keeps every picture in the order sent, a
+    refused one with its error; row r of the stages is images[row_images[r]]."""
     with torch.inference_mode():
-        pictures = [decode(u) for u in uploads]
+        decoded = [_decode(u) for u in uploads]
+        rows = [k for k, p in enumerate(decoded) if isinstance(p, Picture)]
+        pictures = [p for p in decoded if isinstance(p, Picture)]
+        if not pictures:
+            raise none_usable([p for p in decoded if isinstance(p, Refused)])
+        labels = [options.labels[k] for k in rows]  # a refused picture's label goes with it
         batch = to_batch(pictures)
         with intra_op_threads(batch.numel()):
-            logits = classifier.logits(batch)  # (N, 10)
-        target, source = targets(options.labels, logits.argmax(dim=1))
+            logits = classifier.logits(batch)  # (len(rows), 10)
+        target, source = targets(labels, logits.argmax(dim=1))
         with intra_op_threads(logits.numel()):
             stages = cross_entropy_stages(
                 logits, target, options.weight, -100, options.reduction, options.label_smoothing
             )
         answer = stages_to_json(stages)
-        answer["images"] = [
+        described = iter(
             describe(picture, int(predicted), label, int(used))
             for picture, predicted, label, used in zip(
-                pictures, stages.predicted, options.labels, target, strict=True
+                pictures, stages.predicted, labels, target, strict=True
             )
+        )
+        answer["images"] = [
+            p.answer() if isinstance(p, Refused) else next(described) for p in decoded
         ]
+        answer["row_images"] = rows
         answer["classes"] = list(CLASSES)
         answer["target_source"] = source
         return answer
