@@ -186,6 +186,8 @@ JS_MESSAGES: dict[str, str] = {
         "iPhone's camera settings, or share the photo as JPEG."
     ),
     "smoothing_range": N_("Label smoothing is a number from 0 to 1."),
+    "picture_refused": N_("Left out of the batch:"),
+    "refused_some": N_("{n} left out; each card says why."),
     "done": N_("Pictures run: {n}."),
     "batch_formula_mean": N_("mean = ({terms}) / {n}"),
     "batch_formula_sum": N_("sum = {terms}"),

@@ -103,20 +103,22 @@ export function fillDl(dl, pairs) {
 class ApiError extends Error {}
 
 /** The error of an answer that is not ok: its message is for the page; status, detail and code
- * (where the server gives one) are kept for a page that tells errors apart. */
+ * and params (where the server gives them) are kept for a page that tells errors apart. */
 async function readError(response) {
   let detail = response.status + " " + response.statusText;
   let code = null;
+  let params = null;
   try {
     const body = await response.json();
     if (body && body.detail !== undefined) {
       detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
     }
     if (body && typeof body.code === "string") code = body.code;
+    if (body && body.params && typeof body.params === "object") params = body.params;
   } catch (e) {
     /* not JSON: keep the status line */
   }
-  return Object.assign(new ApiError(s("error", { detail: detail })), { status: response.status, detail: detail, code: code });
+  return Object.assign(new ApiError(s("error", { detail: detail })), { status: response.status, detail: detail, code: code, params: params });
 }
 
 async function request(url, init) {

@@ -16,7 +16,8 @@ const lossOut = document.getElementById("upload-loss");
 const lossLabel = document.querySelector('[data-role="loss-label"]');
 const formulaEl = document.querySelector('[data-role="batch-formula"]');
 
-/** Each item: {file: Blob, name, src (URL to show), label: "" or class index as string, owned}. */
+/** Each item: {file: Blob, name, src (URL to show), label: "" or class index as string, owned,
+ * error: the server's {code, detail, params} when it could not use this picture, else null}. */
 let items = [];
 let res = null;
 let yours = null; // the /predict answer of the user's weights for the same form, or null
@@ -202,22 +203,40 @@ async function run(userAdded) {
     answer.sentSmoothing = sentSmoothing;
     res = answer;
     yours = theirs;
+    // A picture the server could not use keeps its card, with why; the stages are of the others.
+    items.forEach((it, k) => (it.error = answer.images[k].error || null));
+    const rows = answer.row_images;
     // For /train: the 32×32 pictures the network saw, with their labels, in this tab only.
-    keepBatch(items.map((it, k) => ({ name: it.name, preview: answer.images[k].preview, label: it.label === "" ? null : Number(it.label), predicted: CLASSES.indexOf(answer.images[k].predicted_class) })));
+    keepBatch(rows.map((k) => ({ name: items[k].name, preview: answer.images[k].preview, label: items[k].label === "" ? null : Number(items[k].label), predicted: CLASSES.indexOf(answer.images[k].predicted_class) })));
     // The status stays filled: a screen reader hears that the run ended and what it gave.
-    let done = s("done", { n: items.length });
+    let done = s("done", { n: rows.length });
+    if (rows.length < items.length) done += " " + s("refused_some", { n: items.length - rows.length });
     if (!Array.isArray(res.loss)) done += " " + s("mean_loss") + " " + fmt(res.loss) + ".";
-    setStatus(notice ? notice + " " + done : done, Boolean(notice));
+    setStatus(notice ? notice + " " + done : done, Boolean(notice) || rows.length < items.length);
   } catch (e) {
     if (e.name === "AbortError") return;
     res = null;
+    refusedAll(e);
     setStatus(e.message, true);
   }
   render();
 }
 
+/** A request refused whole: the pictures' own errors onto their cards, where the server says
+ * which (params.errors, by index), or where a lone picture's error names it. */
+function refusedAll(e) {
+  for (const it of items) it.error = null;
+  if (e.status !== 422) return;
+  if (e.params && Array.isArray(e.params.errors)) {
+    for (const one of e.params.errors) if (items[one.index]) items[one.index].error = one.error;
+  } else if (items.length === 1 && String(e.detail).startsWith(items[0].name + ": ")) {
+    items[0].error = { code: e.code, detail: e.detail };
+  }
+}
+
+/** The target of each row of the stages: the label sent, else the prediction. */
 function targets() {
-  return res.images.map((im, k) => (im.label !== null && im.label !== undefined ? im.label : res.predicted[k]));
+  return res.row_images.map((k) => res.images[k].target);
 }
 
 function labelSelect(it, k) {
@@ -238,15 +257,16 @@ function labelSelect(it, k) {
 function renderList() {
   clear(list);
   items.forEach((it, k) => {
-    const info = res && res.images[k];
-    const loss = res ? res.per_element_loss[k] : null;
+    const row = res && !it.error ? res.row_images.indexOf(k) : -1; // its row in the stages
+    const info = row >= 0 ? res.images[k] : null;
+    const loss = info ? res.per_element_loss[row] : null;
     const pics = el("div", { class: "result-pics" }, [
       el("figure", null, [el("img", { src: it.src, alt: "", class: "pixelated" }), el("figcaption", { text: s("original") })]),
       info ? el("figure", null, [el("img", { src: info.preview, alt: "", class: "pixelated", width: 88, height: 88 }), el("figcaption", { text: "32×32" })]) : null,
     ]);
     const facts = el("dl", { class: "result-facts" });
     if (info) {
-      const target = targets()[k];
+      const target = targets()[row];
       const rows = [
         [s("predicted"), className(info.predicted_class)],
         [s("target"), className(res.classes[target]) + (info.label === null || info.label === undefined ? " (" + s("target_predicted") + ")" : "")],
@@ -274,14 +294,16 @@ function renderList() {
       box.focus({ preventScroll: true });
     });
     const meta = info ? info.format + " · " + info.original_size.join("×") : "";
-    list.append(el("li", { class: "result" + (k === focus ? " is-focus" : "") }, [
+    const refused = it.error ? el("p", { class: "result-error", text: s("picture_refused") + " " + it.error.detail }) : null;
+    list.append(el("li", { class: "result" + (k === focus && info ? " is-focus" : "") + (it.error ? " is-refused" : "") }, [
       el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
       pics,
-      facts,
-      res && yours ? compareTable(res, yours, k) : null,
+      refused,
+      info ? facts : null,
+      info && yours ? compareTable(res, yours, row, k + 1) : null,
       guessed ? el("p", { class: "note", text: s("guess_note") }) : null,
       labelSelect(it, k),
-      el("div", { class: "result-actions" }, res ? [show, remove] : [remove]),
+      el("div", { class: "result-actions" }, info ? [show, remove] : [remove]),
     ]));
   });
 }
@@ -304,6 +326,9 @@ function renderBatch() {
 }
 
 function render() {
+  // Rows of the stages are the pictures the server could use: row r is picture rows[r].
+  const rows = res ? res.row_images : [];
+  if (res && !rows.includes(focus)) focus = rows.find((k) => k > focus) ?? rows[rows.length - 1];
   renderList();
   if (!res) {
     after.hidden = true;
@@ -311,37 +336,38 @@ function render() {
     return;
   }
   after.hidden = false;
-  focus = Math.min(focus, res.per_element_loss.length - 1);
   renderBatch();
   const t = targets();
   const ctx = {
     classes: res.classes,
     targets: t,
     reduction: reduction.value,
-    guessed: res.images.map((im) => im.label === null || im.label === undefined),
+    guessed: rows.map((k) => res.images[k].label === null || res.images[k].label === undefined),
     pickerKey: items.map((it) => it.name).join("|") + serial,
-    pictures: res.images.map((im, k) => ({ src: items[k] ? items[k].src : null, preview: im.preview, title: (k + 1) + " · " + className(res.classes[t[k]]) })),
-    onPick: (k) => {
-      focus = k;
+    pictures: rows.map((k, r) => ({ src: items[k] ? items[k].src : null, preview: res.images[k].preview, title: (k + 1) + " · " + className(res.classes[t[r]]) })),
+    onPick: (r) => {
+      focus = rows[r];
       render();
     },
   };
-  renderStages(res, focus, ctx);
-  torchOne(res, focus, ctx);
+  const row = rows.indexOf(focus);
+  renderStages(res, row, ctx);
+  torchOne(res, row, ctx);
 }
 
-/** The fifth route: PyTorch's F.cross_entropy on this picture's logits alone, asked of /loss. */
-async function torchOne(answer, k, ctx) {
-  const body = { logits: [answer.logits[k]], target: [ctx.targets[k]], label_smoothing: answer.sentSmoothing };
+/** The fifth route: PyTorch's F.cross_entropy on this picture's logits alone, asked of /loss
+ * (r: its row in the stages). */
+async function torchOne(answer, r, ctx) {
+  const body = { logits: [answer.logits[r]], target: [ctx.targets[r]], label_smoothing: answer.sentSmoothing };
   let one;
   try {
     one = await postJSON("/loss", body);
   } catch (e) {
     return; // the four other routes stand on their own
   }
-  if (answer !== res || k !== focus) return;
+  if (answer !== res || answer.row_images[r] !== focus) return;
   ctx.torchOne = one.torch_loss;
-  updateChecks(answer, k, ctx);
+  updateChecks(answer, r, ctx);
 }
 
 /* The batch outlives a language switch or a reload in this tab: gallery pictures by URL, files as

@@ -8,8 +8,9 @@ function argmax(xs) {
   return xs.reduce((best, v, i) => (v > xs[best] ? i : best), 0);
 }
 
-/** Picture k's logits, softmax and loss from both Nets, class by class, side by side. */
-export function compareTable(ours, yours, k) {
+/** Row k's logits, softmax and loss from both Nets, class by class, side by side (n: the number
+ * of its picture in the batch, k + 1 unless some were left out). */
+export function compareTable(ours, yours, k, n = k + 1) {
   const nets = [[s("our_net"), ours], [s("your_net"), yours]];
   const head1 = el("tr", null, [el("td"), ...nets.map(([name]) => el("th", { scope: "colgroup", colspan: 2, text: name }))]);
   const head2 = el("tr", null, [
@@ -31,7 +32,7 @@ export function compareTable(ours, yours, k) {
     el("th", { scope: "row", text: s("loss") }),
     ...nets.map(([, a], n) => el("td", { colspan: 2, text: fmt(a.per_element_loss[k]), dataset: { net: n ? "upload" : "shipped" } })),
   ])]);
-  return el("div", { class: "table-scroll weights-compare", tabindex: "0", role: "region", "aria-label": s("compare_caption", { i: k + 1 }) }, [
+  return el("div", { class: "table-scroll weights-compare", tabindex: "0", role: "region", "aria-label": s("compare_caption", { i: n }) }, [
     el("table", { class: "num-table" }, [el("thead", null, [head1, head2]), body, foot]),
   ]);
 }
