@@ -297,8 +297,8 @@ function renderList() {
     const refused = it.error ? el("p", { class: "result-error", text: s("picture_refused") + " " + it.error.detail }) : null;
     list.append(el("li", { class: "result" + (k === focus && info ? " is-focus" : "") + (it.error ? " is-refused" : "") }, [
       el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
-      pics,
       refused,
+      pics,
       info ? facts : null,
       info && yours ? compareTable(res, yours, row, k + 1) : null,
       guessed ? el("p", { class: "note", text: s("guess_note") }) : null,
