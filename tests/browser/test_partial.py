@@ -72,6 +72,9 @@ def test_a_bad_file_keeps_its_error_on_its_card_and_the_rest_are_run(
     assert "Pictures run: 3." in status and "1 left out" in status
     assert " / 3" in page.inner_text("[data-role=batch-formula]")
     assert page.locator("[data-role=picker] button").count() == 3
+    # the batch /train is offered: the three pictures the network saw
+    kept = "JSON.parse(sessionStorage.getItem('ce-explainer.batch.v1')).map(p => p.name)"
+    assert page.evaluate(kept) == ["red.png", "green.png", "blue.png"]
     # the fourth card is the third row of the stages: its button shows that row
     card(page, 3).locator(".result-actions button").first.click()
     until(page, "document.querySelector('[data-role=focus]').dataset.picture === '2'")
