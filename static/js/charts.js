@@ -128,45 +128,87 @@ const GRID = "#c9cfda";
 /** Horizontal bars, one per class: labels on the left, each value beside its bar (on the side
  * the bar grows to, never over the labels), the target drawn solid with a dark outline and
  * marked with ◀, the others lighter with an outline of their colour.
- * o: {labels, values, target, color, title, fmt(v), colors (per bar, optional)} */
+ * o: {labels, values, target, color, title, fmt(v), colors (per bar, optional)}, or several bars
+ * a row: series [{name, values, color, colors?, opacity?}] (then no value labels) in place of
+ * values and color; line: {x, label, color} (a dashed level across the rows); legend (bool) */
 export function hbars(div, o) {
-  lazy(div, (width) => {
-    const size = 13;
-    const row = 24;
-    const top = 6;
-    const height = top + row * o.labels.length + 8;
-    const texts = o.values.map((v) => o.fmt(v));
-    const gutter = Math.min(width * 0.45, 10 + Math.max(...o.labels.map((l) => textWidth(l, size))));
-    const valueW = 12 + Math.max(...texts.map((t) => textWidth(t + " ◀", size)));
-    const vals = o.values.filter(finite);
-    const lo = Math.min(0, ...vals);
-    const hi = Math.max(0, ...vals);
-    const left = gutter + (lo < 0 ? valueW : 4);
-    const right = width - (hi > 0 || !vals.length ? valueW : 8);
-    const scale = (right - left) / (hi - lo || 1);
-    const x = (v) => left + (v - lo) * scale;
-    const zero = x(0);
-    const nodes = [n("line", { x1: zero, x2: zero, y1: top - 2, y2: height - 6, stroke: GRID })];
-    o.values.forEach((v, c) => {
-      const y = top + c * row;
-      const fill = o.colors ? o.colors[c] : o.color;
-      const isTarget = c === o.target;
-      nodes.push(n("text", { x: gutter - 8, y: y + 16, "text-anchor": "end", "font-size": size, fill: INK, "font-weight": isTarget ? 700 : null }, o.labels[c]));
-      if (finite(v)) {
-        nodes.push(n("rect", {
-          x: Math.min(zero, x(v)), y: y + 4, width: Math.max(Math.abs(x(v) - zero), v === 0 ? 0 : 1), height: row - 8,
-          fill, "fill-opacity": isTarget ? 1 : 0.5, stroke: isTarget ? INK : fill, "stroke-width": isTarget ? 2 : 1,
-        }));
-      }
-      const end = finite(v) ? x(v) : zero;
-      // beside the end of the bar, on the side where there is room: zeros go where no bar grows
-      const after = finite(v) ? v > 0 || (v === 0 && hi > 0) : hi > 0 || lo === 0;
-      nodes.push(n("text", {
-        x: after ? end + 6 : end - 6, y: y + 16, "text-anchor": after ? "start" : "end", "font-size": size, class: "mono", fill: INK,
-      }, texts[c] + (isTarget ? " ◀" : "")));
+  lazy(div, (width) => across(div, width, o));
+}
+
+/** A legend row at the top: a swatch and the name of each series, then the dashed level. */
+function legendRow(series, line) {
+  const nodes = [];
+  let lx = 62;
+  for (const it of series) {
+    nodes.push(n("rect", {
+      x: lx, y: 4, width: 12, height: 12, fill: it.color, stroke: it.color, "fill-opacity": it.opacity === undefined ? 1 : it.opacity,
+    }));
+    nodes.push(n("text", { x: lx + 17, y: 15, "font-size": 13, fill: INK }, it.name));
+    lx += 40 + textWidth(it.name, 13);
+  }
+  if (line) {
+    // the level's label stands here, never on the bars or their values
+    nodes.push(n("line", { x1: lx, x2: lx + 18, y1: 10, y2: 10, stroke: line.color, "stroke-width": 2.5, "stroke-dasharray": "5 3" }));
+    nodes.push(n("text", { x: lx + 23, y: 15, "font-size": 13, "font-weight": 700, fill: line.color, class: "mono" }, line.label));
+  }
+  return nodes;
+}
+
+/** hbars at a given width (also columns' layout where its labels would not fit under the bars). */
+function across(div, width, o) {
+  const series = o.series || [{ values: o.values, color: o.color, colors: o.colors }];
+  const lanes = series.length;
+  const size = 13;
+  const row = lanes === 1 ? 24 : 6 + 10 * lanes;
+  const head = (o.legend && lanes > 1) || o.line ? 24 : 0;
+  const top = 6 + head;
+  const height = top + row * o.labels.length + 8;
+  const labelled = lanes === 1 && o.values !== false;
+  const texts = labelled ? series[0].values.map((v) => o.fmt(v)) : [];
+  const gutter = Math.min(width * 0.45, 10 + Math.max(...o.labels.map((l) => textWidth(l, size))));
+  const valueW = labelled ? 12 + Math.max(...texts.map((t) => textWidth(t + " ◀", size))) : 8;
+  const vals = [];
+  for (const it of series) for (const v of it.values) if (finite(v)) vals.push(v);
+  if (o.line && finite(o.line.x)) vals.push(o.line.x);
+  const lo = Math.min(0, ...vals);
+  const hi = Math.max(0, ...vals);
+  const left = gutter + (lo < 0 ? valueW : 4);
+  const right = width - (hi > 0 || !vals.length ? valueW : 8);
+  const scale = (right - left) / (hi - lo || 1);
+  const x = (v) => left + (v - lo) * scale;
+  const zero = x(0);
+  const nodes = [n("line", { x1: zero, x2: zero, y1: top - 2, y2: height - 6, stroke: GRID })];
+  if (head) nodes.push(...legendRow(o.legend && lanes > 1 ? series : [], o.line));
+  if (o.line && finite(o.line.x)) {
+    const lx = x(o.line.x);
+    nodes.push(n("line", { x1: lx, x2: lx, y1: top - 2, y2: height - 6, stroke: o.line.color, "stroke-width": 2, "stroke-dasharray": "7 5" }));
+  }
+  o.labels.forEach((label, c) => {
+    const y = top + c * row;
+    const isTarget = c === o.target;
+    nodes.push(n("text", { x: gutter - 8, y: y + row / 2 + 4, "text-anchor": "end", "font-size": size, fill: INK, "font-weight": isTarget ? 700 : null }, label));
+    series.forEach((it, j) => {
+      const v = it.values[c];
+      const fill = it.colors ? it.colors[c] : it.color;
+      if (!finite(v)) return;
+      const lane = lanes === 1 ? { y: y + 4, h: row - 8 } : { y: y + 3 + j * 10, h: 9 };
+      const opacity = it.opacity !== undefined ? it.opacity : isTarget || lanes > 1 ? 1 : 0.5;
+      nodes.push(n("rect", {
+        x: Math.min(zero, x(v)), y: lane.y, width: Math.max(Math.abs(x(v) - zero), v === 0 ? 0 : 1), height: lane.h,
+        fill, "fill-opacity": opacity, stroke: isTarget ? INK : fill, "stroke-width": isTarget ? 2 : 1,
+      }));
     });
-    svg(div, width, height, o.title, o.labels.map((l, c) => l + ": " + texts[c]).join("; "), nodes);
+    if (!labelled) return;
+    const v = series[0].values[c];
+    const end = finite(v) ? x(v) : zero;
+    // beside the end of the bar, on the side where there is room: zeros go where no bar grows
+    const after = finite(v) ? v > 0 || (v === 0 && hi > 0) : hi > 0 || lo === 0;
+    nodes.push(n("text", {
+      x: after ? end + 6 : end - 6, y: y + 16, "text-anchor": after ? "start" : "end", "font-size": size, class: "mono halo", fill: INK,
+    }, texts[c] + (isTarget ? " ◀" : "")));
   });
+  const desc = o.labels.map((l, c) => l + ": " + series.map((it) => o.fmt(it.values[c])).join(", ")).join("; ");
+  svg(div, width, height, o.title, o.line ? desc + "; " + o.line.label : desc, nodes);
 }
 
 /** Horizontal bars, one per class, in the colour of a stage (--c-<stage>), the target marked:
@@ -290,12 +332,20 @@ export function curve(div, o) {
 }
 
 /** Vertical bars, one group per label, a bar per series; an optional horizontal line (a mean)
- * with its label. o: {labels, series: [{name, values, color, colors?, opacity?}], line: {y, label,
- * color}, yTitle, title, fmt, legend (bool), values (false: no value labels), tall (px)} */
+ * with its label in the legend row. Where the labels would not fit under their bars (a phone, a
+ * big batch) the same chart is drawn across (hbars), never with turned labels.
+ * o: {labels, series: [{name, values, color, colors?, opacity?}], line: {y, label, color}, target
+ * (the group drawn across as the target), yTitle, title, fmt, legend (bool), values (false: no
+ * value labels), tall (px)} */
 export function columns(div, o) {
   lazy(div, (width) => {
+    const slotW = (width - 72) / Math.max(1, o.labels.length);
+    if (Math.max(...o.labels.map((l) => textWidth(l, 12))) > slotW - 6) {
+      across(div, width, { ...o, line: o.line && { ...o.line, x: o.line.y } });
+      return;
+    }
     const height = o.tall || 260;
-    const legendH = o.legend ? 22 : 0;
+    const head = o.legend || o.line ? 24 : 0;
     const vals = [];
     for (const series of o.series) for (const v of series.values) if (finite(v)) vals.push(v);
     if (o.line && finite(o.line.y)) vals.push(o.line.y);
@@ -304,13 +354,15 @@ export function columns(div, o) {
     const pad = (hi - lo || 1) * 0.12;
     if (hi > 0) hi += pad;
     if (lo < 0) lo -= pad;
-    const slotW = (width - 72) / Math.max(1, o.labels.length);
-    const narrow = Math.max(...o.labels.map((l) => textWidth(l, 12))) > slotW - 6;
-    const bottom = height - (narrow ? 64 : 40);
-    const a = axes(width, height, [62, 10 + legendH, width - 10, bottom], [0, o.labels.length], [lo, hi], {
+    const bottom = height - 40;
+    const a = axes(width, height, [62, 10 + head, width - 10, bottom], [0, o.labels.length], [lo, hi], {
       fmtY: (v) => o.fmt(v, 2), yTitle: o.yTitle,
     });
     const nodes = [...a.nodes];
+    if (o.line && finite(o.line.y)) {
+      const y = a.Y(o.line.y);
+      nodes.push(n("line", { x1: a.X(0), x2: a.X(o.labels.length), y1: y, y2: y, stroke: o.line.color, "stroke-width": 2.5, "stroke-dasharray": "7 5" }));
+    }
     const slot = a.X(1) - a.X(0);
     const barW = (slot * 0.72) / o.series.length;
     o.labels.forEach((label, k) => {
@@ -320,41 +372,25 @@ export function columns(div, o) {
         if (!finite(v)) return;
         const x0 = cx - (slot * 0.72) / 2 + j * barW;
         const fill = series.colors ? series.colors[k] : series.color;
+        // the target group as hbars draws it: solid with a dark outline, the others lighter
+        const marked = o.target !== undefined && o.series.length === 1;
+        const opacity = series.opacity !== undefined ? series.opacity : marked && k !== o.target ? 0.5 : 1;
         nodes.push(n("rect", {
           x: x0, y: Math.min(a.Y(0), a.Y(v)), width: Math.max(1, barW - 2), height: Math.max(Math.abs(a.Y(v) - a.Y(0)), 1),
-          fill, "fill-opacity": series.opacity === undefined ? 1 : series.opacity, stroke: fill, "stroke-width": 1.5,
+          fill, "fill-opacity": opacity, stroke: marked && k === o.target ? INK : fill, "stroke-width": marked && k === o.target ? 2 : 1.5,
         }));
         if (o.values !== false && o.series.length === 1 && slot > 34) {
+          // drawn over the dashed level with a halo, so that the level never strikes a value out
           nodes.push(n("text", {
-            x: x0 + barW / 2, y: v >= 0 ? a.Y(v) - 5 : a.Y(v) + 14, "text-anchor": "middle", "font-size": 12, fill: INK, class: "mono",
+            x: x0 + barW / 2, y: v >= 0 ? a.Y(v) - 5 : a.Y(v) + 14, "text-anchor": "middle", "font-size": 12, fill: INK, class: "mono halo",
           }, o.fmt(v)));
         }
       });
-      const ly = bottom + 16;
-      nodes.push(narrow
-        ? n("text", { x: cx, y: ly, "text-anchor": "end", "font-size": 12, fill: INK, transform: `rotate(-45 ${cx} ${ly})` }, label)
-        : n("text", { x: cx, y: ly, "text-anchor": "middle", "font-size": 12, fill: INK }, label));
+      nodes.push(n("text", { x: cx, y: bottom + 16, "text-anchor": "middle", "font-size": 12, fill: INK }, label));
     });
-    if (o.line && finite(o.line.y)) {
-      const y = a.Y(o.line.y);
-      nodes.push(n("line", { x1: a.X(0), x2: a.X(o.labels.length), y1: y, y2: y, stroke: o.line.color, "stroke-width": 2.5, "stroke-dasharray": "7 5" }));
-      nodes.push(n("text", {
-        x: a.X(o.labels.length) - 4, y: y - 6, "text-anchor": "end", "font-size": 13, "font-weight": 700, fill: o.line.color, class: "mono",
-      }, o.line.label));
-    }
-    if (o.legend) {
-      let lx = 62;
-      for (const series of o.series) {
-        nodes.push(n("rect", {
-          x: lx, y: 4, width: 12, height: 12, fill: series.color, stroke: series.color,
-          "fill-opacity": series.opacity === undefined ? 1 : series.opacity,
-        }));
-        nodes.push(n("text", { x: lx + 17, y: 15, "font-size": 13, fill: INK }, series.name));
-        lx += 40 + textWidth(series.name, 13);
-      }
-    }
+    if (head) nodes.push(...legendRow(o.legend ? o.series : [], o.line));
     const desc = o.labels.map((l, k) => l + ": " + o.series.map((series) => o.fmt(series.values[k])).join(", ")).join("; ");
-    svg(div, width, height, o.title, desc, nodes);
+    svg(div, width, height, o.title, o.line ? desc + "; " + o.line.label : desc, nodes);
   });
 }
 

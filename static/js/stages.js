@@ -179,7 +179,7 @@ function renderBatch(res, i, ctx) {
   const base = color("batch");
   columns(div, {
     labels: names, title: s("chart_batch"), fmt: (v, d) => fmt(v, d === undefined ? 4 : d), yTitle: "ℓ",
-    series: [{ name: "ℓ", values: per, color: base, colors: per.map((_, k) => (k === i ? base : base + "88")) }],
+    series: [{ name: "ℓ", values: per, color: base }], target: i,
     line: typeof res.loss === "number"
       ? { y: res.loss, color: color("nll"), label: (ctx.reduction === "sum" ? "Σ" : s("mean_line")) + " " + fmt(res.loss) }
       : null,
