@@ -68,10 +68,32 @@ async function start() {
   status.hidden = true;
 }
 
-/** The figures the server built in Python (app/training/figures.py), from their JSON blocks. */
-for (const div of document.querySelectorAll("[data-figure]")) {
-  drawFigure(div, JSON.parse(document.getElementById("figure-" + div.dataset.figure).textContent));
+/** On a phone the confusion matrix's cells are about 20 px wide: its counts and names get
+ * smaller, the column names stand upright and the margins shrink, so that each count fits its
+ * cell (its text is drawn at a fixed size: plotly does not shrink it to the cell). */
+const PHONE = window.matchMedia("(max-width: 600px)");
+function forWidth(name, figure) {
+  if (name !== "confusion" || !PHONE.matches) return figure;
+  const small = { size: 10 };
+  const axis = (a) => ({ ...a, tickfont: { ...a.tickfont, size: 10 }, title: { ...a.title, font: { size: 12 } } });
+  return {
+    data: figure.data.map((t) => ({ ...t, textfont: { ...t.textfont, ...small }, xgap: 0.5, ygap: 0.5 })),
+    layout: {
+      ...figure.layout, height: 420, margin: { l: 4, r: 4, t: 4, b: 4 },
+      xaxis: { ...axis(figure.layout.xaxis), tickangle: -90 }, yaxis: axis(figure.layout.yaxis),
+    },
+  };
 }
+
+/** The figures the server built in Python (app/training/figures.py), from their JSON blocks. */
+function drawFigures() {
+  for (const div of document.querySelectorAll("[data-figure]")) {
+    const name = div.dataset.figure;
+    drawFigure(div, forWidth(name, JSON.parse(document.getElementById("figure-" + name).textContent)));
+  }
+}
+drawFigures();
+PHONE.addEventListener("change", drawFigures);
 
 mountCards();
 start().catch((e) => {
