@@ -172,6 +172,7 @@ JS_MESSAGES: dict[str, str] = {
     "without_smoothing": N_("loss without smoothing"),
     "remove": N_("Remove"),
     "original": N_("original"),
+    "original_is_32": N_("the original: already 32×32, the network sees it as it is"),
     "empty_batch": N_("No pictures yet. Drop some above or click one in the gallery."),
     "label_none": N_("not set: use the prediction"),
     "guess_note": N_(

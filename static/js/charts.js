@@ -6,7 +6,7 @@
  * them all): a chart elsewhere keeps its latest figure and draws it when it scrolls near, so none
  * is ever seen stale. Each SVG carries a text alternative (role="img", a <title> and a <desc>
  * listing its numbers). The SVG is built node by node: every label is text, never markup. */
-import { color, fmt } from "./common.js";
+import { color, fmt, subscriptParts } from "./common.js";
 
 const NEAR = "600px 0px"; // drawn this far before they scroll into view
 const pending = new Map(); // div -> the draw waiting for it to come near
@@ -106,7 +106,7 @@ function n(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) node.setAttribute(k, String(v));
   if (text === undefined) return node;
-  String(text).split(/_(\w)/).forEach((part, k) => {
+  subscriptParts(text).forEach((part, k) => {
     if (k % 2 === 0) node.append(part);
     else node.append(n("tspan", { "baseline-shift": "sub", "font-size": "75%" }, part));
   });
@@ -212,14 +212,15 @@ function across(div, width, o) {
 }
 
 /** Horizontal bars, one per class, in the colour of a stage (--c-<stage>), the target marked:
- * the stage cards' charts. The chart is named after the card it is in. */
-export function stageBars(div, labels, values, stage, target) {
+ * the stage cards' charts. The chart is named after the card it is in. more: hbars' options
+ * beside these (a line). */
+export function stageBars(div, labels, values, stage, target, more) {
   if (!div) return;
   const card = div.closest(".stage-card, .panel");
   const heading = card && card.querySelector("h3, h2");
   hbars(div, {
     labels, values: values.map((v) => (v === null ? NaN : v)), target, color: color(stage),
-    title: heading ? heading.textContent.trim() : stage, fmt: (v) => fmt(v),
+    title: heading ? heading.textContent.trim() : stage, fmt: (v) => fmt(v), ...more,
   });
 }
 

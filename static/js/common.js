@@ -78,9 +78,15 @@ export function el(tag, attrs, children) {
   return node;
 }
 
+/** A text cut where "w_y" means w with a subscript y: [text, subscript, text, ...]. Only a single
+ * letter or digit after "_" is a subscript, so that names such as cross_entropy stay as written. */
+export function subscriptParts(text) {
+  return String(text).split(/_(\w)(?!\w)/);
+}
+
 /** Text in which "w_y" is written w with a subscript y, as nodes for an element. */
 export function subscripted(text) {
-  return String(text).split(/_(\w)/).map((part, k) => (k % 2 === 0 ? part : el("sub", { text: part })));
+  return subscriptParts(text).map((part, k) => (k % 2 === 0 ? part : el("sub", { text: part })));
 }
 
 export function clear(node) {
@@ -88,12 +94,12 @@ export function clear(node) {
   return node;
 }
 
-/** Key/value pairs into a <dl> (values are plain text). */
+/** Key/value pairs into a <dl> (values are plain text; a key's "p_y" is written p<sub>y</sub>). */
 export function fillDl(dl, pairs) {
   clear(dl);
   for (const p of pairs) {
     const wrap = el("div", null, [
-      el("dt", { text: p[0] }),
+      el("dt", null, subscripted(p[0])),
       el("dd", Object.assign({ text: p[1] }, p[2] || {})),
     ]);
     dl.append(wrap);
@@ -195,40 +201,6 @@ export function drawFigure(div, figure) {
   // window.Plotly: the vendored plotly.js, a classic script that runs before this module.
   if (!div || !window.Plotly) return;
   window.Plotly.react(div, figure.data, figure.layout, CONFIG);
-}
-
-/** Horizontal bars, one per class, the target class drawn solid and the rest lighter. */
-export function classBars(div, labels, values, stage, target, extra) {
-  const c = color(stage);
-  const colors = labels.map((_, i) => (i === target ? c : c + "99"));
-  const trace = {
-    type: "bar",
-    orientation: "h",
-    y: labels,
-    x: values.map((v) => (v === null ? NaN : v)),
-    marker: { color: colors, line: { color: c, width: labels.map((_, i) => (i === target ? 2 : 0)) } },
-    text: values.map((v) => fmt(v)),
-    textposition: "outside",
-    cliponaxis: false,
-    textfont: { family: MONO, size: 12 },
-    hovertemplate: "%{y}: %{x:.6f}<extra></extra>",
-  };
-  const height = Math.max(220, 26 * labels.length + 60);
-  // Leave room beside the bars for the outside labels, on whichever side they fall.
-  const finite = values.filter((v) => v !== null && Number.isFinite(v));
-  const lo = Math.min(0, ...finite);
-  const hi = Math.max(0, ...finite);
-  const span = hi - lo || 1;
-  const range = [lo < 0 ? lo - 0.38 * span : 0, hi > 0 ? hi + 0.3 * span : 0.05 * span];
-  plot(div, [trace], deepMerge(
-    {
-      height: height,
-      margin: { l: 10, r: 16, t: 8, b: 36 },
-      xaxis: { range: range, nticks: 5 },
-      yaxis: { autorange: "reversed", type: "category", tickfont: { family: FONT } },
-    },
-    extra || {},
-  ));
 }
 
 /** Keep the language-switch links in step with the current query string. */

@@ -48,7 +48,7 @@ const instrument = createInstrument({
     if (img === pictures.map((_, k) => String(k)).join(",")) q.delete("img");
     else q.set("img", img);
   },
-  picture: (row) => (row.src === null ? null : { src: pictures[row.src].url, preview: net.get(row.src).preview }),
+  picture: (row) => (row.src === null ? null : { src: pictures[row.src].url, preview: net.get(row.src).preview, size: net.get(row.src).size }),
   resetRow: (row) => (row.src === null ? row.base || row.z : net.get(row.src).z),
   isEdited: (st) => !st.rows.every((r) => r.src !== null && same(r.z, net.get(r.src).z)),
   onRender(res, st) {
@@ -133,7 +133,7 @@ async function start() {
   });
   const res = await postForm("/predict", form);
   // float32 outputs, shown to 6 decimals (about the digits float32 carries): typeable numbers
-  res.logits.forEach((z, k) => net.set(k, { z: z.map((v) => Number(v.toFixed(6))), preview: res.images[k].preview }));
+  res.logits.forEach((z, k) => net.set(k, { z: z.map((v) => Number(v.toFixed(6))), preview: res.images[k].preview, size: res.images[k].original_size }));
   status.hidden = true;
   instrument.start();
 }

@@ -472,7 +472,7 @@ export function createInstrument(config) {
       targets: state.rows.map((r, k) => (state.form === "soft" ? argmax(state.soft[k]) : r.t)),
       pictures: state.rows.map((r, k) => {
         const pic = config.picture(r);
-        return { src: pic ? pic.src : null, preview: pic ? pic.preview : null, title: s("row_n", { k: k + 1 }) };
+        return { src: pic ? pic.src : null, preview: pic ? pic.preview : null, size: pic ? pic.size : null, title: s("row_n", { k: k + 1 }) };
       }),
       pickerKey: "rows-" + N(),
       onPick: (k) => pick(k, null),
@@ -565,7 +565,7 @@ export function createInstrument(config) {
     lossOut.textContent = plain(loss);
     $("loss-formula").replaceChildren(...subscripted(lossFormula()));
     if (N() === 1 && state.weight && state.reduction === "mean" && state.form !== "soft" && state.form !== "one_hot_float") {
-      list.append(el("li", { text: s("one_row_weight") }));
+      list.append(el("li", null, subscripted(s("one_row_weight"))));
     }
     if (state.form === "soft") {
       state.soft.forEach((row, k) => {

@@ -5,7 +5,7 @@
  *        label(c): how the page names class c (optional) }
  * The texts follow the target: one-hot (a class index) or spread (label smoothing, a probability
  * target), shown by the elements' data-when="onehot" / "spread". */
-import { s, fmt, el, clear, fillDl, color, className, sum, product, agree } from "./common.js";
+import { s, fmt, el, clear, fillDl, color, className, sum, product, agree, subscripted } from "./common.js";
 import { stageBars, columns, curve, stack } from "./charts.js";
 
 /** True when picture i's target row is not one-hot: every class then counts in the loss. */
@@ -72,7 +72,9 @@ function renderFocus(res, i, ctx, target, loss) {
   clear(box);
   const pic = ctx.pictures && ctx.pictures[i];
   if (pic) {
-    if (pic.src) {
+    // a CIFAR-10 picture is 32×32 already: one picture, said so, rather than the same one twice
+    const native = pic.size && pic.size[0] === 32 && pic.size[1] === 32;
+    if (pic.src && !native) {
       box.append(el("figure", null, [
         el("img", { src: pic.src, alt: s("picture_n", { i: i + 1 }), class: "pixelated" }),
         el("figcaption", { text: s("original") }),
@@ -81,7 +83,7 @@ function renderFocus(res, i, ctx, target, loss) {
     if (pic.preview) {
       box.append(el("figure", null, [
         el("img", { src: pic.preview, alt: "32×32", class: "pixelated" }),
-        el("figcaption", { text: "32×32" }),
+        el("figcaption", { text: native ? s("original_is_32") : "32×32" }),
       ]));
     }
   }
@@ -186,10 +188,14 @@ function renderBatch(res, i, ctx) {
   });
   const dl = keys("s10");
   if (dl) {
-    const mean = typeof res.loss === "number" ? res.loss : null;
-    fillDl(dl, [
-      ["(" + per.map((v) => fmt(v)).join(" + ") + ") / " + n, fmt(mean), { "data-testid": "loss-value", class: "loss-value" }],
-    ]);
+    // what the reduction did, as an equation: 'mean' divides by the rows counted (the targets'
+    // weights with class weights), 'sum' only adds, 'none' keeps the row losses
+    const terms = per.map((v) => fmt(v)).join(" + ");
+    const den = res.denominator || n;
+    const key = ctx.reduction === "none" ? "ℓ =" : ctx.reduction === "sum" ? terms + " ="
+      : "(" + terms + ") / " + fmt(den, Number.isInteger(den) ? 0 : 4) + " =";
+    const value = Array.isArray(res.loss) ? "[" + res.loss.map((v) => fmt(v)).join(", ") + "]" : fmt(res.loss);
+    fillDl(dl, [[key, value, { "data-testid": "loss-value", class: "loss-value" }]]);
   }
 }
 
@@ -218,7 +224,7 @@ function renderChecks(res, i, ctx, target, prod, loss) {
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
   }
   for (const [label, value, ref] of rows) {
-    dl.append(el("dt", { text: label }));
+    dl.append(el("dt", null, subscripted(label)));
     dl.append(el("dd", { text: fmt(value, 6) }));
     if (ref === undefined) {
       dl.append(el("dd", { class: "verdict na", text: "— " + s("not_apply") }));

@@ -2,9 +2,10 @@
  * lines did to it, then many steps on the same batch, and the loss of a fresh Net. Train from
  * scratch: POST /train/live, its Server-Sent Events read from fetch() as they come. */
 import {
-  s, fmt, el, clear, postForm, plot, classBars, color, className, CLASSES, FONT, MONO,
+  s, fmt, el, clear, postForm, plot, color, className, CLASSES, FONT, MONO,
   keptBatch, dataUrlBlob, base64Bytes,
 } from "./common.js";
+import { stageBars } from "./charts.js";
 
 const page = JSON.parse(document.getElementById("train-data").textContent);
 const LN10 = Math.log(10);
@@ -342,9 +343,8 @@ function renderInit(fresh) {
   const out = q("fresh-loss");
   out.textContent = fmt(fresh.losses[0]);
   out.dataset.value = String(fresh.losses[0]);
-  classBars(chart("fresh-softmax"), classLabels(), fresh.before.softmax[0], "softmax", batch[0].label, {
-    xaxis: { range: [0, 0.3] },
-    shapes: [{ type: "line", yref: "paper", y0: 0, y1: 1, x0: 0.1, x1: 0.1, line: { color: color("nll"), dash: "dash", width: 2 } }],
+  stageBars(chart("fresh-softmax"), classLabels(), fresh.before.softmax[0], "softmax", batch[0].label, {
+    line: { x: 0.1, label: "1/10", color: color("nll") },
   });
 }
 

@@ -260,9 +260,10 @@ function renderList() {
     const row = res && !it.error ? res.row_images.indexOf(k) : -1; // its row in the stages
     const info = row >= 0 ? res.images[k] : null;
     const loss = info ? res.per_element_loss[row] : null;
+    const native = info && info.original_size[0] === 32 && info.original_size[1] === 32; // nothing shrunk
     const pics = el("div", { class: "result-pics" }, [
-      el("figure", null, [el("img", { src: it.src, alt: "", class: "pixelated" }), el("figcaption", { text: s("original") })]),
-      info ? el("figure", null, [el("img", { src: info.preview, alt: "", class: "pixelated", width: 88, height: 88 }), el("figcaption", { text: "32×32" })]) : null,
+      native ? null : el("figure", null, [el("img", { src: it.src, alt: "", class: "pixelated" }), el("figcaption", { text: s("original") })]),
+      info ? el("figure", null, [el("img", { src: info.preview, alt: "", class: "pixelated", width: 88, height: 88 }), el("figcaption", { text: native ? s("original_is_32") : "32×32" })]) : null,
     ]);
     const facts = el("dl", { class: "result-facts" });
     if (info) {
@@ -344,7 +345,7 @@ function render() {
     reduction: reduction.value,
     guessed: rows.map((k) => res.images[k].label === null || res.images[k].label === undefined),
     pickerKey: items.map((it) => it.name).join("|") + serial,
-    pictures: rows.map((k, r) => ({ src: items[k] ? items[k].src : null, preview: res.images[k].preview, title: (k + 1) + " · " + className(res.classes[t[r]]) })),
+    pictures: rows.map((k, r) => ({ src: items[k] ? items[k].src : null, preview: res.images[k].preview, size: res.images[k].original_size, title: (k + 1) + " · " + className(res.classes[t[r]]) })),
     onPick: (r) => {
       focus = rows[r];
       render();
