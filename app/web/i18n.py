@@ -306,6 +306,8 @@ JS_MESSAGES: dict[str, str] = {
     "tp_guess": N_("The network's guess: set the true class."),
     "tp_yours_n": N_("Your {n} pictures from the “Your images” page"),
     "tp_yours_none": N_("Your pictures (none kept in this tab yet)"),
+    "tp_trained_served": N_("Trained Net (this server's weights)"),
+    "tp_trained_yours": N_("Your Net (your weights file)"),
     "tp_lr_invalid": N_("The learning rate must be a number above 0."),
     "tp_max_diff": N_("largest difference {d}"),
     "tp_check_logits": N_("autograd against (softmax − one-hot) / N"),

@@ -6,6 +6,7 @@ import {
   keptBatch, dataUrlBlob, base64Bytes,
 } from "./common.js";
 import { stageBars } from "./charts.js";
+import { mountWeights } from "./weights.js";
 
 const page = JSON.parse(document.getElementById("train-data").textContent);
 const LN10 = Math.log(10);
@@ -139,6 +140,15 @@ function stepForm(fields) {
   return form;
 }
 
+/** POST /step for this batch: from your weights file where one is chosen (a fresh Net never: it
+ * is made by the seed), else from the served weights, which the server also uses when your file
+ * is refused (the refusal then shows beside the picker). */
+async function postStep(fields, signal) {
+  const form = stepForm(fields);
+  const yours = fields.init === "fresh" ? null : await weights.post("/step", form, signal);
+  return yours || postForm("/step", form, signal);
+}
+
 function readLr(input, statusEl) {
   const lr = numberIn(input);
   const ok = lr !== null && lr > 0;
@@ -156,8 +166,8 @@ async function runStep(fresh) {
   const mine = ++stepSerial;
   setStatus(stepStatus, s("loading"));
   try {
-    const served = postForm("/step", stepForm({ lr: lr, steps: 1 }), stepAbort.signal);
-    const init = fresh ? postForm("/step", stepForm({ init: "fresh", seed: 0, steps: 1 }), stepAbort.signal) : null;
+    const served = postStep({ lr: lr, steps: 1 }, stepAbort.signal);
+    const init = fresh ? postStep({ init: "fresh", seed: 0, steps: 1 }, stepAbort.signal) : null;
     const [answer, freshAnswer] = await Promise.all([served, init]);
     if (mine !== stepSerial) return;
     step = answer;
@@ -166,6 +176,7 @@ async function runStep(fresh) {
     renderStep();
     if (freshAnswer) renderInit(freshAnswer);
     q("trained-loss").textContent = fmt(step.losses[0]);
+    q("trained-name").textContent = answer.weights_source === "upload" ? s("tp_trained_yours") : s("tp_trained_served");
   } catch (e) {
     if (e.name === "AbortError") return;
     setStatus(stepStatus, e.message, true);
@@ -385,7 +396,7 @@ async function runMany(n, buttons) {
   buttons.forEach((b) => { b.disabled = true; });
   setStatus(manyStatus, s("tp_running", { n: n }));
   try {
-    const answer = await postForm("/step", stepForm({ lr: lr, steps: n }));
+    const answer = await postStep({ lr: lr, steps: n });
     runs = runs.concat([{ name: s("tp_run_name", { lr: lr, n: n }), losses: answer.losses }]).slice(-5);
     drawRuns();
     const [kind, text] = verdict(answer.losses);
@@ -724,5 +735,9 @@ stopButton.addEventListener("click", () => {
   if (job) job.abort.abort();
 });
 
+// a weights file chosen, forgotten or found kept in this browser: the step runs again from it
+const weights = mountWeights(() => {
+  if (batch.length) runStep(true);
+});
 offerKept();
 useSource("tutorial").catch((e) => setStatus(stepStatus, e.message, true));
