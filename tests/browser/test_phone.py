@@ -315,7 +315,7 @@ def test_train_draws_class_bars_in_svg_and_steps_from_your_weights(
     watched = open_page(width=390)
     page = load(watched, server, "/train")
     chart = drawn(page, "fresh-softmax")
-    assert page.locator("[data-chart=fresh-softmax] .js-plotly-plot").count() == 0
+    assert page.locator("[data-chart=fresh-softmax].js-plotly-plot").count() == 0
     assert "1/10" in chart.inner_text()
     assert chart.evaluate(OVERLAPS) == []
     shoot(page, "train-fresh-390", "[data-chart=fresh-softmax]")
