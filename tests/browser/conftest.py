@@ -4,6 +4,7 @@ Without chromium (or Playwright) the browser tests skip with the reason, unless 
 when they fail instead.
 """
 
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import torch
 
 from app.model import Net
 from bench.server import Server
+from tests.training.test_train import TutorialNet
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "app" / "weights" / "cifar_net.pth"
@@ -98,3 +100,13 @@ def open_page(browser: Any, server: str) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def yours() -> tuple[TutorialNet, bytes]:
+    """The tutorial's Net with weights of its own, and the bytes torch.save writes for them."""
+    torch.manual_seed(1234)
+    net = TutorialNet().eval()
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return net, buffer.getvalue()

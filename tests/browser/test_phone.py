@@ -296,15 +296,6 @@ def test_held_small_things(open_page: Any, server: str) -> None:
 # --- /train: the SVG class bars, and a step from your weights -------------------------------
 
 
-@pytest.fixture(scope="module")
-def yours() -> tuple[TutorialNet, bytes]:
-    torch.manual_seed(4321)
-    net = TutorialNet().eval()
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    return net, buffer.getvalue()
-
-
 def test_train_draws_class_bars_in_svg_and_steps_from_your_weights(
     open_page: Any, server: str, yours: tuple[TutorialNet, bytes]
 ) -> None:

@@ -29,16 +29,6 @@ pytestmark = pytest.mark.browser
 REFUSED_LOG = re.compile(r"^Failed to load resource: the server responded with a status of 422")
 
 
-@pytest.fixture(scope="module")
-def yours() -> tuple[TutorialNet, bytes]:
-    """The tutorial's Net with weights of its own, and the bytes torch.save writes for them."""
-    torch.manual_seed(1234)
-    net = TutorialNet().eval()
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    return net, buffer.getvalue()
-
-
 def number(text: str) -> float:
     return float(text.strip().replace("−", "-"))
 
