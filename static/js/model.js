@@ -69,7 +69,7 @@ async function start() {
 }
 
 /** On a phone the confusion matrix's cells are about 20 px wide: its counts and names get
- * smaller, the column names stand upright and the margins shrink, so that each count fits its
+ * smaller, long column names stand upright and the margins shrink, so that each count fits its
  * cell (its text is drawn at a fixed size: plotly does not shrink it to the cell). */
 const PHONE = window.matchMedia("(max-width: 600px)");
 function forWidth(name, figure) {
@@ -80,7 +80,9 @@ function forWidth(name, figure) {
     data: figure.data.map((t) => ({ ...t, textfont: { ...t.textfont, ...small }, xgap: 0.5, ygap: 0.5 })),
     layout: {
       ...figure.layout, height: 420, margin: { l: 4, r: 4, t: 4, b: 4 },
-      xaxis: { ...axis(figure.layout.xaxis), tickangle: -90 }, yaxis: axis(figure.layout.yaxis),
+      // names of two or three characters (Chinese) stay level; longer ones stand upright
+      xaxis: { ...axis(figure.layout.xaxis), tickangle: Math.max(...figure.data[0].x.map((x) => String(x).length)) > 3 ? -90 : 0 },
+      yaxis: axis(figure.layout.yaxis),
     },
   };
 }
