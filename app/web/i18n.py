@@ -283,6 +283,8 @@ JS_MESSAGES: dict[str, str] = {
     "chart_batch": N_("The loss of each row and the reduced loss"),
     "chart_grad": N_("The gradient of each class"),
     "target_segment": N_("the target's share"),
+    "chart_target": N_("target {name}: {value}"),
+    "chart_largest": N_("largest {name}: {value}"),
     "weight_col": N_("weight w"),
     "steps_taken": N_("Steps taken: {n}. Loss now: {loss}."),
     "step_axis": N_("step"),
