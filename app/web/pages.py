@@ -129,7 +129,7 @@ def model_card(request: Request) -> HTMLResponse:
     classifier: Classifier = request.app.state.classifier
     metrics = classifier.metrics
     built = _figures(orjson.dumps(metrics), _lang(request)) if metrics else {}
-    return _render(request, "model.html", "model", figures=built)
+    return _render(request, "model.html", "model", figures=built, metrics=metrics)
 
 
 FIGURES_MAX_BYTES = 16 * 1024  # an /evaluate answer's two fields take about 1.5 KB

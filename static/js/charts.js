@@ -250,7 +250,7 @@ function across(div, width, o) {
 export function stageBars(div, labels, values, stage, target, more) {
   if (!div) return;
   const card = div.closest(".stage-card, .panel");
-  const heading = card && card.querySelector("h3, h2");
+  const heading = card && card.querySelector("h2, h3, h4");
   const shown = values.map((v) => (v === null ? NaN : v));
   div.dataset.summary = summarise(labels, shown.map((v) => fmt(v)), shown, target);
   hbars(div, {
