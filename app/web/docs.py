@@ -12,6 +12,7 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Cross-Entropy Explainer API</title>
 <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<link rel="stylesheet" href="/static/css/docs.css">
 </head>
 <body>
 <div id="swagger-ui"></div>

@@ -125,16 +125,15 @@ function svg(div, width, height, title, desc, nodes) {
     class: "svg-chart", role: "img", width, height, viewBox: `0 0 ${width} ${height}`,
     "aria-label": summary ? title + ". " + summary : title + ": " + desc,
   });
-  const drawing = n("g", { "aria-hidden": "true" });
   for (const node of nodes) {
+    node.setAttribute("aria-hidden", "true");
     // a lighter shape (another class than the target, another series) still keeps 3:1 on white
     const opacity = node.getAttribute("fill-opacity");
     if (node.tagName === "rect" && opacity !== null && Number(opacity) < LIGHT) node.setAttribute("fill-opacity", String(LIGHT));
     const fill = node.getAttribute("fill") || "";
     if (/^#[0-9a-f]{8}$/i.test(fill) && parseInt(fill.slice(7), 16) / 255 < LIGHT) node.setAttribute("fill", fill.slice(0, 7) + "c0");
-    drawing.append(node);
   }
-  root.append(n("title", {}, title), n("desc", {}, desc), drawing);
+  root.append(n("title", {}, title), n("desc", {}, desc), ...nodes);
   div.replaceChildren(root);
 }
 
