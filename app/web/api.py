@@ -19,28 +19,33 @@ from app.web.schemas import (
     PredictAnswer,
     StepAnswer,
 )
-from app.web.serialize import OrjsonResponse
+from app.web.negotiation import NPZ, prefers_npz
+from app.web.serialize import NpzResponse, OrjsonResponse
 from app.web.settings import Settings
 
 router = APIRouter()
 
 
 async def respond(
-    request: Request, small: bool, work: Callable[..., dict[str, Any]], *args: object
+    request: Request,
+    small: bool,
+    work: Callable[..., dict[str, Any]],
+    *args: object,
+    render: type[Response] = OrjsonResponse,
 ) -> Response:
-    """A request's answer: work(*args) (its torch work) and the JSON of what it returns. On the
-    event loop when small, since a thread hop costs more than the work; else on the compute
-    lane, so that the loop never stalls, the JSON included (a 9 MB /loss request's answer is
-    106 MB of JSON, 0.65 s of orjson). The lane has settings.compute_threads threads (1 by
-    default): large requests queue for it rather than take turns at the GIL, which costs each
-    of them far more than waiting its turn."""
+    """A request's answer: work(*args) (its torch work) and the JSON (or `render`) of what it
+    returns. On the event loop when small, since a thread hop costs more than the work; else on
+    the compute lane, so that the loop never stalls, the JSON included (a 9 MB /loss request's
+    answer is 106 MB of JSON, 0.65 s of orjson). The lane has settings.compute_threads threads
+    (1 by default): large requests queue for it rather than take turns at the GIL, which costs
+    each of them far more than waiting its turn."""
     if small:
-        return OrjsonResponse(work(*args))
+        return render(work(*args))
     lane: anyio.CapacityLimiter = request.app.state.compute_lane
     threads: int = request.app.state.torch_threads
 
     def rendered() -> Response:
-        return OrjsonResponse(work(*args))
+        return render(work(*args))
 
     return await anyio.to_thread.run_sync(service.run_with_threads, threads, rendered, limiter=lane)
 
@@ -74,19 +79,42 @@ def read_weights(part: UploadFile | None, settings: Settings) -> service.Weights
     return service.weights_upload(part.filename, part.file.read(), settings)
 
 
+def answer_class(request: Request) -> type[Response]:
+    """JSON, or the .npz archive of the same arrays when the Accept header ranks it first."""
+    return NpzResponse if prefers_npz(request.headers.get("accept")) else OrjsonResponse
+
+
+# /loss and /predict also answer .npz (Accept: application/x-npz), documented in the schema.
+NPZ_DOC = (
+    "The same answer as JSON, or with `Accept: application/x-npz` an uncompressed .npz that "
+    "`np.load(io.BytesIO(r.content))` opens without pickle: one array per key (0-d for a "
+    "number), NaN and inf kept where JSON writes null, absent stages left out, strings as "
+    "unicode arrays, records (/predict's images) as unicode arrays of their JSON."
+)
+NPZ_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": NPZ_DOC,
+        "content": {NPZ: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 async def json_answer(
     request: Request, settings: Settings, work: Callable[[bytes, Settings], dict[str, Any]]
 ) -> Response:
     """A JSON route's answer: work(body, settings), on the loop or the compute lane by size."""
     body = await request.body()  # already read and size-capped by BodySizeLimitMiddleware
-    return await respond(request, len(body) <= INLINE_JSON_BYTES, work, body, settings)
+    small = len(body) <= INLINE_JSON_BYTES
+    response = await respond(request, small, work, body, settings, render=answer_class(request))
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @router.post(
     "/loss",
     summary="Every stage of F.cross_entropy on your logits and target",
     response_model=LossStages,
-    responses=ERRORS,
+    responses={**NPZ_ANSWER, **ERRORS},
     openapi_extra={"requestBody": LossRequest.openapi_body()},
 )
 async def loss(request: Request, settings: SettingsDep) -> Response:
@@ -97,7 +125,7 @@ async def loss(request: Request, settings: SettingsDep) -> Response:
     "/predict",
     summary="Run the Net on uploaded images and every loss stage on its logits",
     response_model=PredictAnswer,
-    responses=ERRORS,
+    responses={**NPZ_ANSWER, **ERRORS},
 )
 async def predict(
     request: Request,
@@ -129,12 +157,16 @@ async def predict(
         files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
         return service.admit_each(files, settings)
 
+    render = answer_class(request)
     if sum(f.size or 0 for f in image) > INLINE_UPLOAD_BYTES:
-        return await respond(request, False, lambda: run(admitted()))
-    uploads = admitted()
-    # Uploaded weights are parsed off the loop: milliseconds of torch.load, unless cached.
-    small = service.pixels(uploads) <= INLINE_UPLOAD_PIXELS and upload is None
-    return await respond(request, small, run, uploads)
+        response = await respond(request, False, lambda: run(admitted()), render=render)
+    else:
+        uploads = admitted()
+        # Uploaded weights are parsed off the loop: milliseconds of torch.load, unless cached.
+        small = service.pixels(uploads) <= INLINE_UPLOAD_PIXELS and upload is None
+        response = await respond(request, small, run, uploads, render=render)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @router.get("/classes", summary="The CIFAR-10 classes, in label order")

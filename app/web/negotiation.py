@@ -4,6 +4,8 @@ Accept-Language headers (RFC 9110, section 12.4.2), and what each of them asks f
 import math
 from typing import NamedTuple
 
+NPZ = "application/x-npz"  # numpy's archive of arrays (np.savez), the answer for array clients
+
 
 class Preference(NamedTuple):
     """One element of such a header: `gzip;q=0.5` is Preference("gzip", 0.5, position)."""
@@ -46,14 +48,29 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return quality > 0
 
 
-def prefers_html(accept: str | None) -> bool:
-    """True when the Accept header ranks text/html above 0 and at least as high as
-    application/json (each at its highest where named twice)."""
+def _ranks(accept: str | None) -> dict[str, float]:
+    """Media type -> its quality in an Accept header, the highest where named twice."""
     ranks: dict[str, float] = {}
     for p in preferences(accept):
         ranks[p.name] = max(p.quality, ranks.get(p.name, 0.0))
+    return ranks
+
+
+def prefers_html(accept: str | None) -> bool:
+    """True when the Accept header ranks text/html above 0 and at least as high as
+    application/json (each at its highest where named twice)."""
+    ranks = _ranks(accept)
     html = ranks.get("text/html", 0.0)
     return html > 0 and html >= ranks.get("application/json", 0.0)
+
+
+def prefers_npz(accept: str | None) -> bool:
+    """True when the Accept header ranks application/x-npz above 0 and above application/json
+    (each at its highest where named twice): JSON is the default, so a tie keeps it, and so
+    does any header that does not name the .npz type (wildcards included; no 406)."""
+    ranks = _ranks(accept)
+    npz = ranks.get(NPZ, 0.0)
+    return npz > 0 and npz > ranks.get("application/json", 0.0)
 
 
 def ranked_languages(accept_language: str | None) -> list[str]:

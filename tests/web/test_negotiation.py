@@ -7,6 +7,7 @@ from app.web.negotiation import (
     accepts_gzip,
     preferences,
     prefers_html,
+    prefers_npz,
     ranked_languages,
 )
 
@@ -72,6 +73,24 @@ def test_accepts_gzip(header: str | None, accepted: bool) -> None:
 )
 def test_prefers_html(header: str | None, html: bool) -> None:
     assert prefers_html(header) is html
+
+
+@pytest.mark.parametrize(
+    ("header", "npz"),
+    [
+        ("application/x-npz", True),
+        ("application/json;q=0.5, application/x-npz;q=0.6", True),
+        ("application/x-npz;q=0.1, application/x-npz;q=0.9, application/json;q=0.5", True),
+        ("application/json, application/x-npz", False),  # a tie keeps the default, JSON
+        ("application/x-npz;q=0", False),
+        ("application/x-npz;q=nope", False),
+        ("*/*", False),
+        ("text/html", False),
+        (None, False),
+    ],
+)
+def test_prefers_npz(header: str | None, npz: bool) -> None:
+    assert prefers_npz(header) is npz
 
 
 def test_ranked_languages_best_first_ties_in_order_refused_left_out() -> None:

@@ -9,7 +9,7 @@ from starlette.middleware.gzip import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.web.negotiation import accepts_gzip
+from app.web.negotiation import NPZ, accepts_gzip
 
 MINIMUM_BYTES = 1024
 # Pages and small answers at level 6. Big answers (every stage of a large batch runs to megabytes
@@ -19,8 +19,9 @@ LEVEL = 6
 FAST_LEVEL = 1
 FAST_LEVEL_FROM_BYTES = 64 * 1024
 # Fonts and pictures are compressed already; so are the static assets gzipped ahead of time,
-# which carry their Content-Encoding and pass through untouched.
-EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/x-icon", "application/octet-stream")
+# which carry their Content-Encoding and pass through untouched. The .npz answer is for speed:
+# np.savez wrote a 4096 x 10 /loss answer in 2.2 ms, gzip level 1 took 62 ms on it.
+EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/x-icon", "application/octet-stream", NPZ)
 
 
 class _Responder(GZipResponder):
