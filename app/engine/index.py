@@ -47,31 +47,45 @@ def pick(log_probs: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, cd: 
 
 
 def index_targets(
-    sm: Softmax, t: Tensor, w: Tensor | None, ignore_index: int, reduction: Reduction, cd: int
+    sm: Softmax,
+    t: Tensor,
+    w: Tensor | None,
+    ignore_index: int,
+    reduction: Reduction,
+    cd: int,
+    grad: bool = True,
 ) -> TargetStages:
-    """Class indices, some of which may equal ignore_index."""
+    """Class indices, some of which may equal ignore_index; the gradient only if `grad`."""
     p = pick(sm.log_probs, t, w, ignore_index, cd)
     divides_by_zero = reduction == "mean" and not p.denominator
-    grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
-    if divides_by_zero:
-        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, cd)
     return TargetStages(
         one_hot=p.one_hot,
         target_dist=p.one_hot,
         per_element_loss=p.nll,
         loss=reduce(p.nll, p.denominator, reduction),
-        grad=grad,
+        grad=picked_grad(sm, p, reduction, divides_by_zero, cd) if grad else None,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
         all_ignored=not p.counted.any(),
     )
 
 
+def picked_grad(
+    sm: Softmax, p: Picked, reduction: Reduction, divides_by_zero: bool, cd: int
+) -> Tensor:
+    """The gradient of index_targets' loss."""
+    grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
+    if divides_by_zero:
+        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, cd)
+    return grad
+
+
 def every_position_counts(
-    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int
+    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int, grad: bool = True
 ) -> TargetStages:
     """Class indices none of which equals ignore_index: index_targets with every mask True,
-    without the masks (the same numbers, in fewer steps; this is the common case)."""
+    without the masks (the same numbers, in fewer steps; this is the common case). The
+    gradient only if `grad`."""
     idx = t.unsqueeze(cd)
     one_hot = torch.zeros_like(sm.log_probs).scatter_(cd, idx, 1.0)
     picked = sm.log_probs.gather(cd, idx).squeeze(cd)  # (batch) log_probs at the targets
@@ -91,7 +105,9 @@ def every_position_counts(
         target_dist=one_hot,
         per_element_loss=per_element,
         loss=reduce(per_element, denominator, reduction),
-        grad=every_position_grad(sm.softmax, one_hot, idx, w_t, denominator, reduction, cd),
+        grad=every_position_grad(sm.softmax, one_hot, idx, w_t, denominator, reduction, cd)
+        if grad
+        else None,
         denominator=denominator,
         divides_by_zero=divides_by_zero,
     )

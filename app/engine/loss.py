@@ -10,6 +10,8 @@ The shared softmax and log_softmax stages are in stages.py, the gradient in grad
 warnings in notes.py; reference.py is the plain case in a few lines, for reading.
 """
 
+from collections.abc import Collection
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -19,7 +21,7 @@ from app.engine.index import every_position_counts, index_targets
 from app.engine.notes import notes
 from app.engine.probability import probability_targets
 from app.engine.smoothing import smoothed_targets
-from app.engine.stages import Reduction, Stages, assemble, class_dim, softmax_stages
+from app.engine.stages import STAGES, Reduction, Stages, assemble, class_dim, softmax_stages
 
 
 def cross_entropy_stages(
@@ -29,8 +31,14 @@ def cross_entropy_stages(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
+    wanted: Collection[str] = STAGES,
 ) -> Stages:
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
+
+    `wanted` names the stages the caller will read: the gradient is computed only if it names
+    "grad" (else Stages.grad is None), the warnings only if it names "warnings" (else they are
+    empty). Every other stage is on the way to the loss, or costs next to nothing, and is always
+    computed; so is torch_loss, the cross-check.
 
     The stages are PyTorch's, NaN and inf included: loss as F.cross_entropy, log_sum_exp as
     torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
@@ -51,17 +59,19 @@ def cross_entropy_stages(
 
     cd = class_dim(z)
     sm = softmax_stages(z, cd)
+    grad = "grad" in wanted
     # the paths of cross_entropy_loss_symint
     if x.probabilities:  # the target has the logits' shape
-        path = probability_targets(sm, t, w, reduction, eps, cd)
+        path = probability_targets(sm, t, w, reduction, eps, cd, grad)
     elif eps > 0:
-        path = smoothed_targets(sm, t, w, ignore_index, reduction, eps, cd)
+        path = smoothed_targets(sm, t, w, ignore_index, reduction, eps, cd, grad)
     elif x.all_counted:  # nll_loss_out_frame with no target equal to ignore_index
-        path = every_position_counts(sm, t, w, reduction, cd)
+        path = every_position_counts(sm, t, w, reduction, cd, grad)
     else:
-        path = index_targets(sm, t, w, ignore_index, reduction, cd)
+        path = index_targets(sm, t, w, ignore_index, reduction, cd, grad)
 
-    return assemble(z, sm, path, torch_loss, notes(z, sm, path, ignore_index))
+    warnings = notes(z, sm, path, ignore_index) if "warnings" in wanted else []
+    return assemble(z, sm, path, torch_loss, warnings)
 
 
 def pytorch_loss(

@@ -13,8 +13,15 @@ from app.engine.stages import Reduction, Softmax, TargetStages, per_class, reduc
 
 
 def probability_targets(
-    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, eps: float, cd: int
+    sm: Softmax,
+    t: Tensor,
+    w: Tensor | None,
+    reduction: Reduction,
+    eps: float,
+    cd: int,
+    grad: bool = True,
 ) -> TargetStages:
+    """The stages for probability targets; the gradient only if `grad`."""
     log_probs = sm.log_probs
     C = log_probs.shape[cd]
     target_sums = t.sum(dim=cd)  # (batch): 1 for a distribution (the notes warn if not)
@@ -33,7 +40,9 @@ def probability_targets(
         target_dist=q,
         per_element_loss=per_element,
         loss=reduce(per_element, denominator, reduction),
-        grad=probability_grad(sm.softmax, wq, target_sums, w is not None, eps, scale, cd),
+        grad=probability_grad(sm.softmax, wq, target_sums, w is not None, eps, scale, cd)
+        if grad
+        else None,
         denominator=denominator,
         divides_by_zero=reduction == "mean" and positions == 0,
         target_sums=target_sums,

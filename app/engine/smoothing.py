@@ -14,7 +14,7 @@ import math
 from torch import Tensor
 
 from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
-from app.engine.index import pick
+from app.engine.index import Picked, pick
 from app.engine.stages import Reduction, Softmax, TargetStages
 
 
@@ -26,7 +26,9 @@ def smoothed_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
+    grad: bool = True,
 ) -> TargetStages:
+    """The stages with label smoothing; the gradient only if `grad`."""
     log_probs = sm.log_probs
     C = log_probs.shape[cd]
     p = pick(log_probs, t, w, ignore_index, cd)  # nll, as without smoothing
@@ -40,20 +42,33 @@ def smoothed_targets(
         loss = reduce_smoothed(p.nll, smooth, p.denominator, reduction, eps, C)
 
     divides_by_zero = reduction == "mean" and not p.denominator
-    scale = scale_for(p.denominator, reduction)
-    grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
-    if divides_by_zero:  # every counted row is NaN in autograd (when_mean_divides_by_zero)
-        grad = when_mean_divides_by_zero(grad.fill_(math.nan), sm.softmax, p.counted, cd)
     return TargetStages(
         one_hot=p.one_hot,
         target_dist=p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C),
         per_element_loss=per_element,
         loss=loss,
-        grad=grad,
+        grad=smoothed_path_grad(sm, p, w, reduction, eps, divides_by_zero, cd) if grad else None,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
         all_ignored=not p.counted.any(),
     )
+
+
+def smoothed_path_grad(
+    sm: Softmax,
+    p: Picked,
+    w: Tensor | None,
+    reduction: Reduction,
+    eps: float,
+    divides_by_zero: bool,
+    cd: int,
+) -> Tensor:
+    """The gradient of smoothed_targets' loss."""
+    scale = scale_for(p.denominator, reduction)
+    grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
+    if divides_by_zero:  # every counted row is NaN in autograd (when_mean_divides_by_zero)
+        grad = when_mean_divides_by_zero(grad.fill_(math.nan), sm.softmax, p.counted, cd)
+    return grad
 
 
 def reduce_smoothed(

@@ -32,7 +32,8 @@ class Stages:
     target_dist: Tensor  # q, the distribution actually used (after label smoothing)
     per_element_loss: Tensor  # batch-shaped: -sum_c w_c q_c log_probs_c, 0 where ignored
     loss: Tensor  # 0-d for 'mean' and 'sum', batch-shaped for 'none'
-    grad: Tensor  # d loss / d logits, logits-shaped (of the sum, for 'none')
+    grad: Tensor | None  # d loss / d logits, logits-shaped (of the sum, for 'none'); None if
+    # not asked for
     predicted: Tensor  # batch-shaped int64 argmax
     denominator: Tensor  # 0-d: what 'mean' divides by
     torch_loss: Tensor  # F.cross_entropy on the same input, as a cross-check
@@ -94,7 +95,7 @@ class TargetStages:
     target_dist: Tensor  # logits-shaped
     per_element_loss: Tensor  # batch-shaped
     loss: Tensor  # 0-d, or batch-shaped for 'none'
-    grad: Tensor  # logits-shaped
+    grad: Tensor | None  # logits-shaped; None when not asked for
     denominator: Tensor  # 0-d
     divides_by_zero: bool  # whether 'mean' divides by 0
     all_ignored: bool = False  # class indices: every target equals ignore_index

@@ -11,6 +11,7 @@ from app.model import CLASSES
 from app.model.images import Upload
 from app.web import pages, service
 from app.web.deps import ClassifierDep, SettingsDep
+from app.web.negotiation import NPZ, prefers_npz
 from app.web.schemas import (
     ERRORS,
     EvaluateAnswer,
@@ -19,7 +20,6 @@ from app.web.schemas import (
     PredictAnswer,
     StepAnswer,
 )
-from app.web.negotiation import NPZ, prefers_npz
 from app.web.serialize import NpzResponse, OrjsonResponse
 from app.web.settings import Settings
 

@@ -126,7 +126,8 @@ class NpzResponse(Response):
 
     def render(self, content: Any) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, **{k: as_array(v) for k, v in content.items() if v is not None})
+        arrays = {k: as_array(v) for k, v in content.items() if v is not None}
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
         return buffer.getvalue()
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 import torch
 
-from app.engine import InputError, Reduction, Stages, cross_entropy_stages
+from app.engine import STAGES, InputError, Reduction, Stages, cross_entropy_stages
 from app.model import CLASSES
 from app.model.cache import Lru
 from app.model.classifier import Classifier
@@ -103,6 +103,7 @@ def loss_stages(request: LossRequest, settings: Settings) -> Stages:
             request.ignore_index,
             request.reduction,
             request.label_smoothing,
+            STAGES if request.fields is None else request.fields,  # compute only those
         )
 
 

@@ -333,9 +333,12 @@ def test_weights_summing_to_zero(targets, label_smoothing):
     close(stages.loss, loss)
     close(stages.grad, grad)
     assert not math.isfinite(stages.loss.item())
+    assert stages.grad is not None
     assert not torch.isfinite(stages.grad[:2]).any()
     if label_smoothing > 0:
+        assert stages.grad is not None
         assert stages.grad[:2].isnan().all()
+    assert stages.grad is not None
     assert torch.all(stages.grad[2] == 0)  # the ignored row
     assert len(stages.warnings) == 1
     assert "the weights of the non-ignored targets sum to 0" in stages.warnings[0]
@@ -386,7 +389,9 @@ def test_smoothing_with_weights_whose_sum_overflows(label_smoothing, reduction):
     loss, grad = reference(z, t, weight=w, reduction=reduction, label_smoothing=label_smoothing)
     close(stages.loss, loss)
     torch.testing.assert_close(stages.grad, grad, rtol=1e-9, atol=1e308 * 1e-12, equal_nan=True)
+    assert stages.grad is not None
     assert torch.isfinite(stages.grad).all()
+    assert stages.grad is not None
     assert torch.all(stages.grad[1] == 0)
 
 
@@ -489,6 +494,7 @@ def test_accepted_dtypes_are_converted_to_float64_and_int64():
     z = torch.tensor([[1, 2, 3], [3, 2, 1]])  # integer logits, as a JSON array of ints arrives
     for t in (torch.tensor([0, 2], dtype=dtype) for dtype in (torch.uint8, torch.int32)):
         stages = cross_entropy_stages(z, t, torch.tensor([1, 2, 3]))
+        assert stages.grad is not None
         assert stages.logits.dtype == F64 and stages.grad.dtype == F64
         close(
             stages.loss, F.cross_entropy(z.double(), t.long(), torch.tensor([1.0, 2, 3], dtype=F64))
@@ -502,6 +508,7 @@ def test_inputs_are_left_alone_and_need_no_grad():
     z = torch.randn(4, 3, generator=gen, dtype=F64, requires_grad=True)
     before = z.detach().clone()
     stages = cross_entropy_stages(z, torch.tensor([0, 1, 2, 0]))
+    assert stages.grad is not None
     assert not stages.grad.requires_grad and not stages.loss.requires_grad
     assert torch.equal(z.detach(), before) and z.grad is None
     w = torch.rand(3, generator=gen, dtype=F64, requires_grad=True)
@@ -542,9 +549,11 @@ def test_stages_to_json_types_and_orjson():
     assert out["warnings"] == []
     body = orjson.loads(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY))
     assert body["denominator"] == 7.0
+    assert stages.grad is not None
     assert np.allclose(np.array(body["grad"]), stages.grad.numpy())
     assert body["one_hot"][1][0][3] == 0.0
-    big = stages_to_json(cross_entropy_stages(torch.randn(13, 10, dtype=F64), torch.arange(13) % 10))
+    z = torch.randn(13, 10, dtype=F64)
+    big = stages_to_json(cross_entropy_stages(z, torch.arange(13) % 10))
     for name in ("logits", "shifted", "grad", "one_hot", "per_element_loss"):
         assert isinstance(big[name], np.ndarray) == (name != "per_element_loss")
     assert big["grad"].dtype == np.float64 and big["grad"].flags.c_contiguous
@@ -555,6 +564,7 @@ def test_stages_to_json_copies_views_and_detaches():
     z = torch.randn(40, 4, generator=seeded("views"), dtype=F64)  # over LIST_VALUES: numpy
     stages = cross_entropy_stages(z, torch.arange(40) % 4)
     grad = stages.grad
+    assert grad is not None
     stages.grad = grad.t().contiguous().t()  # the same values, column-major
     stages.logits = stages.logits.clone().requires_grad_()
     assert not stages.grad.is_contiguous()
@@ -569,6 +579,7 @@ def test_stages_to_json_for_a_single_sample_and_probabilities():
     assert out["one_hot"] is None
     assert type(out["predicted"]) is int and out["predicted"] == 1
     assert type(out["max_logit"]) is float and out["max_logit"] == 2.0
+    assert stages.grad is not None
     assert type(out["loss"]) is float and out["grad"] == stages.grad.tolist()
     none = stages_to_json(cross_entropy_stages(torch.zeros(3), torch.tensor(1), reduction="none"))
     assert none["loss"] == math.log(3)
@@ -590,7 +601,9 @@ def test_non_finite_values_become_null():
     body = orjson.loads(orjson.dumps(out))
     assert body["loss"] is None and body["torch_loss"] is None
     nan = cross_entropy_stages(torch.zeros(2), torch.tensor(0))
+    assert nan.grad is not None
     nan.grad[0] = math.nan
+    assert nan.grad is not None
     nan.grad[1] = -math.inf
     assert orjson.dumps(stages_to_json(nan, ["grad"]), option=orjson.OPT_SERIALIZE_NUMPY) == (
         b'{"grad":[null,null]}'

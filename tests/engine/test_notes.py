@@ -31,6 +31,7 @@ def test_an_empty_batch_with_mean(probabilities, weighted):
     w = torch.ones(4, dtype=F64) if weighted else None
     stages = cross_entropy_stages(z, t, w)
     assert math.isnan(stages.loss.item()) and math.isnan(F.cross_entropy(z, t, w).item())
+    assert stages.grad is not None
     assert stages.grad.shape == (0, 4)
     assert stages.warnings == [
         "'mean' divides by 0 because the batch is empty, so the loss is NaN, as in PyTorch."

@@ -62,7 +62,7 @@ def reference(logits: Any, target: Any, **options: Any) -> tuple[torch.Tensor, t
     return loss.detach(), z.grad
 
 
-BODIES = [
+BODIES: list[dict[str, Any]] = [
     # small (nested lists in the JSON-ready answer) and large (numpy arrays) batches
     {"logits": [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], "target": [0, 2]},
     {
@@ -117,7 +117,7 @@ def test_nan_and_inf_are_kept_where_json_writes_null(client: TestClient) -> None
 
 
 def test_absent_stages_are_left_out(client: TestClient) -> None:
-    fields = {**BODIES[0], "fields": ["grad", "loss", "warnings"]}
+    fields: dict[str, Any] = {**BODIES[0], "fields": ["grad", "loss", "warnings"]}
     assert list(arrays(client.post("/loss", json=fields, headers=NPZ))) == [
         "loss",
         "grad",
