@@ -117,8 +117,9 @@ async def json_answer(
     responses={**NPZ_ANSWER, **ERRORS},
     openapi_extra={"requestBody": LossRequest.openapi_body()},
 )
-async def loss(request: Request, settings: SettingsDep) -> Response:
-    return await json_answer(request, settings, service.loss_answer)
+async def loss(request: Request) -> Response:
+    # the settings without a dependency: FastAPI's solving of one costs a small request ~10%
+    return await json_answer(request, request.app.state.settings, service.loss_answer)
 
 
 @router.post(

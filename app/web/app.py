@@ -1,5 +1,6 @@
 """Builds the app: settings, the model loaded once in the lifespan, routes, middleware."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.classifier = Classifier.load(settings.weights, settings.device, settings.metrics_path)
     app.state.compute_lane = anyio.CapacityLimiter(settings.compute_threads)
     log.info("model loaded: %s on %s", settings.weights, app.state.classifier.device)
+    # Everything loaded so far (torch, the model, the app: some 200,000 objects) lives as long
+    # as the app: out of the garbage collector's sight, a full collection no longer walks it.
+    # Requests allocate many containers (a 4096 x 10 /loss body parses into 4,097 lists), which
+    # sets collections off: orjson.loads of that body took 2.6 ms with the heap in sight and
+    # 1.6 ms frozen (1.3 ms with no collection at all). gc.freeze is for this (see its docs).
+    gc.freeze()
     yield
 
 
@@ -50,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.include_router(pages.router)
+    # The API first: routes are matched in order, and /loss and /predict are the busiest
+    # (no path is in two routers, so the order changes nothing else).
     app.include_router(api.router)
+    app.include_router(pages.router)
     app.include_router(live.router)
     app.include_router(try_calls.router)
     app.include_router(docs.router)
