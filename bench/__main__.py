@@ -311,10 +311,10 @@ def timed(label: str) -> Iterator[None]:
 class Beyond:
     """What the rest of a full run measured, beside the throughput rows."""
 
-    page: tuple[list[str], bool | None] = ([], None)
-    explainer: tuple[list[str], float | None] = ([], None)
-    live: live.LiveResult | None = None
-    engine: list[engine.EngineRow] = field(default_factory=list)
+    page_load: tuple[list[str], bool | None] = ([], None)
+    redraw: tuple[list[str], float | None] = ([], None)
+    training: live.LiveResult | None = None
+    engine_rows: list[engine.EngineRow] = field(default_factory=list)
 
 
 def explainer_lines(url: str, edits: int) -> tuple[list[str], float | None]:
@@ -347,16 +347,16 @@ def run(options: Options) -> list[str]:
                 measured.append(measure(case, floor.url, app.url, options))
         if everything:
             with timed("first load of /"):
-                beyond.page = page_lines(app.url)
+                beyond.page_load = page_lines(app.url)
             with timed("explainer redraw"):
-                beyond.explainer = explainer_lines(app.url, options.edits)
+                beyond.redraw = explainer_lines(app.url, options.edits)
             with timed("live training"):
-                beyond.live = live.measure(
+                beyond.training = live.measure(
                     app.url, options.live_pairs, options.seconds * 2, options.app_env
                 )
     if everything:
         with timed("engine"):
-            beyond.engine = engine.run(options.engine_sizes, options.engine_budget_s)
+            beyond.engine_rows = engine.run(options.engine_sizes, options.engine_budget_s)
     loop, http = loop_and_http()
     elapsed = time.perf_counter() - started
 
@@ -383,18 +383,18 @@ def run(options: Options) -> list[str]:
 
 
 def beyond_lines(beyond: Beyond) -> list[str]:
-    engine_lines, engine_ok = engine_table(beyond.engine)
-    linear = engine.linearity(beyond.engine)
-    torch_linear = engine.linearity(beyond.engine, of="torch_s")
+    engine_lines, engine_ok = engine_table(beyond.engine_rows)
+    linear = engine.linearity(beyond.engine_rows)
+    torch_linear = engine.linearity(beyond.engine_rows, of="torch_s")
     training_table, training_ok = training_lines()
-    page_table, page_ok = beyond.page
-    explainer_table, redraw_ms = beyond.explainer
+    page_table, page_ok = beyond.page_load
+    explainer_table, redraw_ms = beyond.redraw
     out = ["", "## Targets beyond throughput", ""]
     out += [
         "| what | measured | target | result |",
         "|---|---|---|---|",
     ]
-    big = [r for r in beyond.engine if r.rows >= 10_000]
+    big = [r for r in beyond.engine_rows if r.rows >= 10_000]
     worst = max((r.ratio for r in big), default=float("nan"))
     out.append(
         f"| engine vs F.cross_entropy fwd+bwd, N >= 10,000 | worst {worst:.2f}x; "
@@ -435,12 +435,12 @@ def beyond_lines(beyond: Beyond) -> list[str]:
         )
         + f" | <= {TRAINING_LIMIT_S / 60:.0f} min | {_verdict(training_ok)} |"
     )
-    if beyond.live is not None:
+    if beyond.training is not None:
         out.append(
-            f"| live job vs bare PyTorch loop, images/s | {beyond.live.ratio:.2f}x | "
-            f">= {live.TARGET:.2f}x | {_verdict(beyond.live.passed)} |"
+            f"| live job vs bare PyTorch loop, images/s | {beyond.training.ratio:.2f}x | "
+            f">= {live.TARGET:.2f}x | {_verdict(beyond.training.passed)} |"
         )
-        out += ["", "## Live training: POST /train/live", "", *live.lines(beyond.live)]
+        out += ["", "## Live training: POST /train/live", "", *live.lines(beyond.training)]
     out += ["", "## The explainer in headless chromium (bench.explainer)", "", *explainer_table]
     out += ["", "## Engine: cross_entropy_stages against PyTorch (one torch thread)", ""]
     out += engine_lines

@@ -1,6 +1,6 @@
 """Drive an ASGI app in process, without sockets: for profiling where a request's time goes.
 
-    python -m bench.inprocess loss8|loss4096|predict1|predict32 [--app app|floor] [--profile]
+    python -m bench.inprocess loss8|fields8|loss4096|fields4096|predict1|predict32 [--app app|floor] [--profile]
 
 Runs the request back to back through the app's full middleware stack (lifespan included) and
 prints the mean time per request; --profile prints cProfile's top functions as well.
@@ -95,6 +95,7 @@ async def lifespan(app: ASGIApp) -> Callable[[], Awaitable[None]]:
 
 CASES: dict[str, Callable[[], tuple[str, Body]]] = {
     "loss8": lambda: ("/loss", loss_body(8)),
+    "fields8": lambda: ("/loss", loss_body(8, fields=["loss"])),
     "loss4096": lambda: ("/loss", loss_body(4096)),
     "fields4096": lambda: ("/loss", loss_body(4096, fields=["loss"])),
     "predict1": lambda: ("/predict", multipart_body(cifar_jpegs(1)[0])),

@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        # The app exports no telemetry (it runs offline); left on, FastAPI looks up
+        # OpenTelemetry's global providers on every request to see whether anyone listens.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,
         redoc_url=None,
     )

@@ -42,8 +42,9 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether an Accept-Encoding header allows gzip. The coding named outright wins over `*`
     (RFC 9110, section 12.5.3), so `*, gzip;q=0` refuses it; a header that names neither
     refuses it too, and so does none at all."""
-    named = [p.quality for p in preferences(accept_encoding) if p.name in ("gzip", "x-gzip")]
-    anything = [p.quality for p in preferences(accept_encoding) if p.name == "*"]
+    found = preferences(accept_encoding)
+    named = [p.quality for p in found if p.name in ("gzip", "x-gzip")]
+    anything = [p.quality for p in found if p.name == "*"]
     quality = max(named) if named else max(anything, default=0.0)
     return quality > 0
 

@@ -24,8 +24,26 @@ FAST_LEVEL_FROM_BYTES = 64 * 1024
 EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/x-icon", "application/octet-stream", NPZ)
 
 
+class _Identity(IdentityResponder):
+    """Starlette's responder for clients that take no gzip (it only adds Vary), given the
+    excluded types as the middleware normalised them once: Starlette's own normalises its
+    18 types again for every request."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int, excluded: tuple[str, ...]) -> None:
+        super().__init__(app, minimum_size, exclude_content_types=())
+        self.exclude_content_types = excluded
+
+
 class _Responder(GZipResponder):
-    """Starlette's gzip responder, at FAST_LEVEL for a body that starts with a big chunk."""
+    """Starlette's gzip responder, at FAST_LEVEL for a body that starts with a big chunk (and
+    the excluded types normalised once, as _Identity)."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int, excluded: tuple[str, ...]) -> None:
+        super().__init__(
+            app, minimum_size, LEVEL, thread_minimum_size=FAST_LEVEL_FROM_BYTES,
+            exclude_content_types=(),
+        )  # fmt: skip
+        self.exclude_content_types = excluded
 
     async def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
         if len(body) >= FAST_LEVEL_FROM_BYTES:  # the level counts until the first compression
@@ -54,17 +72,6 @@ class GzipMiddleware(GZipMiddleware):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        responder: IdentityResponder
-        if accepts_gzip(Headers(scope=scope).get("accept-encoding")):
-            responder = _Responder(
-                self.app,
-                self.minimum_size,
-                compresslevel=self.compresslevel,
-                thread_minimum_size=self.thread_minimum_size,
-                exclude_content_types=self.exclude_content_types,
-            )
-        else:
-            responder = IdentityResponder(
-                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
-            )
-        await responder(scope, receive, send)
+        gzip = accepts_gzip(Headers(scope=scope).get("accept-encoding"))
+        kind = _Responder if gzip else _Identity
+        await kind(self.app, self.minimum_size, self.exclude_content_types)(scope, receive, send)

@@ -95,7 +95,6 @@ class BodySizeLimitMiddleware:
         async with asyncio.timeout(BODY_STALL_S) as stall:
             while True:
                 message = await receive()
-                stall.reschedule(loop.time() + BODY_STALL_S)
                 if message["type"] != "http.request":
                     raise _ClientGone
                 chunk = message.get("body", b"")
@@ -106,3 +105,4 @@ class BodySizeLimitMiddleware:
                     chunks.append(chunk)
                 if not message.get("more_body", False):
                     return chunks
+                stall.reschedule(loop.time() + BODY_STALL_S)  # the wait for the next chunk

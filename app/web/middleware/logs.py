@@ -26,6 +26,9 @@ PLAIN = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def configure_logging(json_lines: bool) -> None:
+    # No record carries the process, the thread or the multiprocessing name (no format shows
+    # them): the logging HOWTO's "Optimization" section turns their collection off this way.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN))
     root = logging.getLogger("app")
