@@ -12,12 +12,18 @@ from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.web.middleware.logs import AccessLogMiddleware, JsonFormatter, loggable_path
+from app.web.middleware.logs import (
+    PATH_SAFE,
+    AccessLogMiddleware,
+    JsonFormatter,
+    loggable_path,
+)
 from app.web.settings import Settings
 from bench.server import ROOT, free_port
 from tests.conftest import build_app
@@ -151,6 +157,13 @@ def test_logged_paths_are_one_field_of_one_line() -> None:
     assert loggable_path("/static/js/app.js") == "/static/js/app.js"
     assert loggable_path("/a b\nc\r\x1b[31m") == "/a%20b%0Ac%0D%1B%5B31m"
     assert loggable_path("/猫") == "/%E7%8C%AB"
+
+
+def test_the_fast_path_for_safe_paths_is_quote() -> None:
+    """Paths of safe characters only are logged as they are, without quote(): the same text."""
+    for code in [*range(0x300), 0x732B, 0x1F600]:
+        path = f"/a{chr(code)}b"
+        assert loggable_path(path) == quote(path, safe=PATH_SAFE), repr(path)
 
 
 def test_python_m_app_logs_every_line_as_json_with_app_log_json(tmp_path: Path) -> None:
