@@ -1,6 +1,9 @@
 """Drive an ASGI app in process, without sockets: for profiling where a request's time goes.
 
-    python -m bench.inprocess loss8|fields8|loss4096|fields4096|predict1|predict32 [--app app|floor] [--profile]
+    python -m bench.inprocess CASE [--app app|floor] [--profile]
+
+CASE: loss8, fields8 (fields=["loss"]), loss4096, npz4096 (Accept: application/x-npz),
+fields4096, predict1 or predict32.
 
 Runs the request back to back through the app's full middleware stack (lifespan included) and
 prints the mean time per request; --profile prints cProfile's top functions as well.
@@ -19,7 +22,7 @@ from starlette.types import ASGIApp, Message
 from bench.payloads import Body, cifar_jpegs, loss_body, multipart_body
 
 
-def scope(path: str, body: Body) -> dict[str, Any]:
+def scope(path: str, body: Body, accept: str = "") -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -34,6 +37,7 @@ def scope(path: str, body: Body) -> dict[str, Any]:
             (b"host", b"127.0.0.1"),
             (b"content-type", body.content_type.encode()),
             (b"content-length", str(len(body.data)).encode()),
+            *([(b"accept", accept.encode())] if accept else []),
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
@@ -41,7 +45,7 @@ def scope(path: str, body: Body) -> dict[str, Any]:
     }
 
 
-async def request(app: ASGIApp, path: str, body: Body) -> tuple[int, int]:
+async def request(app: ASGIApp, path: str, body: Body, accept: str = "") -> tuple[int, int]:
     """One request through the app: (status, response body bytes)."""
     sent = False
     status = 0
@@ -62,7 +66,7 @@ async def request(app: ASGIApp, path: str, body: Body) -> tuple[int, int]:
         elif message["type"] == "http.response.body":
             size += len(message.get("body", b""))
 
-    await app(scope(path, body), receive, send)
+    await app(scope(path, body, accept), receive, send)
     return status, size
 
 
@@ -93,29 +97,33 @@ async def lifespan(app: ASGIApp) -> Callable[[], Awaitable[None]]:
     return shutdown
 
 
+NPZ = "application/x-npz"
 CASES: dict[str, Callable[[], tuple[str, Body]]] = {
     "loss8": lambda: ("/loss", loss_body(8)),
     "fields8": lambda: ("/loss", loss_body(8, fields=["loss"])),
     "loss4096": lambda: ("/loss", loss_body(4096)),
+    "npz4096": lambda: ("/loss", loss_body(4096)),  # with Accept: application/x-npz
     "fields4096": lambda: ("/loss", loss_body(4096, fields=["loss"])),
     "predict1": lambda: ("/predict", multipart_body(cifar_jpegs(1)[0])),
     "predict32": lambda: ("/predict", multipart_body(cifar_jpegs(32)[0])),
 }
 
 
-async def run(app: ASGIApp, path: str, body: Body, seconds: float) -> tuple[float, float, int]:
+async def run(
+    app: ASGIApp, path: str, body: Body, seconds: float, accept: str = ""
+) -> tuple[float, float, int]:
     """Mean wall seconds and CPU seconds (of this thread: threadpool work is not counted) per
     request over `seconds` of back-to-back requests, and their count."""
     shutdown = await lifespan(app)
     try:
-        status, _ = await request(app, path, body)
+        status, _ = await request(app, path, body, accept)
         if status != 200:
             raise RuntimeError(f"{path} answered {status}")
         count = 0
         start = time.perf_counter()
         cpu = time.thread_time()
         while time.perf_counter() - start < seconds:
-            await request(app, path, body)
+            await request(app, path, body, accept)
             count += 1
         return (time.perf_counter() - start) / count, (time.thread_time() - cpu) / count, count
     finally:
@@ -141,7 +149,8 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    mean, cpu, count = asyncio.run(run(app, path, body, args.seconds))
+    accept = NPZ if args.case.startswith("npz") else ""
+    mean, cpu, count = asyncio.run(run(app, path, body, args.seconds, accept))
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
