@@ -157,6 +157,19 @@ def test_predict_answers_npz_too(client: TestClient) -> None:
     np.testing.assert_allclose(npz["grad"], grad.numpy(), rtol=1e-10, atol=1e-15)
 
 
+def test_predict_with_a_picture_left_out(client: TestClient) -> None:
+    files = [
+        ("image", ("junk.png", b"not a picture", "image/png")),
+        ("image", ("red.png", image_bytes(), "image/png")),
+    ]
+    npz = arrays(client.post("/predict", files=files, headers=NPZ))
+    answer = client.post("/predict", files=files).json()
+    same_as_json(npz, answer)
+    images = [json.loads(text) for text in npz["images"].tolist()]
+    assert images == answer["images"] and "error" in images[0]
+    assert npz["logits"].shape == (1, 10)
+
+
 @pytest.mark.parametrize(
     ("accept", "npz"),
     [
