@@ -53,7 +53,7 @@ def index_targets(
     ignore_index: int,
     reduction: Reduction,
     cd: int,
-    grad: bool = True,
+    grad: bool,
 ) -> TargetStages:
     """Class indices, some of which may equal ignore_index; the gradient only if `grad`."""
     p = pick(sm.log_probs, t, w, ignore_index, cd)
@@ -81,7 +81,7 @@ def picked_grad(
 
 
 def every_position_counts(
-    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int, grad: bool = True
+    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int, grad: bool
 ) -> TargetStages:
     """Class indices none of which equals ignore_index: index_targets with every mask True,
     without the masks (the same numbers, in fewer steps; this is the common case). The

@@ -19,7 +19,7 @@ def probability_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
-    grad: bool = True,
+    grad: bool,
 ) -> TargetStages:
     """The stages for probability targets; the gradient only if `grad`."""
     log_probs = sm.log_probs

@@ -26,7 +26,7 @@ def smoothed_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
-    grad: bool = True,
+    grad: bool,
 ) -> TargetStages:
     """The stages with label smoothing; the gradient only if `grad`."""
     log_probs = sm.log_probs
