@@ -5,12 +5,15 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from pydantic import Field
 
 from app.engine import Reduction
 from app.model import CLASSES
+from app.model.classifier import Classifier
 from app.model.images import Upload
 from app.web import pages, service
 from app.web.deps import ClassifierDep, SettingsDep
+from app.web.forms import FormModel, read_form
 from app.web.negotiation import NPZ, prefers_npz
 from app.web.schemas import (
     ERRORS,
@@ -67,8 +70,9 @@ WEIGHTS_DOC = (
     "Optional: your Net's weights, the file torch.save(net.state_dict(), PATH) writes (up to 2 "
     "MB), loaded with torch.load(weights_only=True); not `weight`, the per-class loss weights."
 )
+IMAGES_DOC = "PNG, JPEG, GIF, WebP or BMP; up to 64."
 # The pictures of /predict and /step: one file part each, in memory.
-Images = Annotated[list[UploadFile], File(description="PNG, JPEG, GIF, WebP or BMP; up to 64.")]
+Images = Annotated[list[UploadFile], File(description=IMAGES_DOC)]
 Weights = Annotated[UploadFile | None, File(description=WEIGHTS_DOC)]
 
 
@@ -122,30 +126,41 @@ async def loss(request: Request) -> Response:
     return await json_answer(request, request.app.state.settings, service.loss_answer)
 
 
+class PredictForm(FormModel):
+    """The form of /predict (read by the route: see app.web.forms)."""
+
+    image: Annotated[list[UploadFile], Field(description=IMAGES_DOC)]
+    label: Annotated[
+        list[str] | None,
+        Field(description="One per image: a class name or index, or empty for no label."),
+    ] = None
+    reduction: Reduction = "mean"
+    label_smoothing: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
+    weight: Annotated[
+        str | None,
+        Field(description="JSON array of 10 class weights; not `weights`, the Net's file."),
+    ] = None
+    weights: Annotated[UploadFile | None, Field(description=WEIGHTS_DOC)] = None
+
+
 @router.post(
     "/predict",
     summary="Run the Net on uploaded images and every loss stage on its logits",
     response_model=PredictAnswer,
     responses={**NPZ_ANSWER, **ERRORS},
+    openapi_extra={"requestBody": PredictForm.openapi_body()},
 )
-async def predict(
-    request: Request,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
-    image: Images,
-    label: Annotated[
-        list[str] | None,
-        Form(description="One per image: a class name or index, or empty for no label."),
-    ] = None,
-    reduction: Annotated[Reduction, Form()] = "mean",
-    label_smoothing: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0,
-    weight: Annotated[
-        str | None,
-        Form(description="JSON array of 10 class weights; not `weights`, the Net's file."),
-    ] = None,
-    weights: Weights = None,
+async def predict(request: Request, classifier: ClassifierDep, settings: SettingsDep) -> Response:
+    async with read_form(request) as form:
+        return await predict_answer(request, classifier, settings, PredictForm.of(form))
+
+
+async def predict_answer(
+    request: Request, classifier: Classifier, settings: Settings, form: PredictForm
 ) -> Response:
-    upload = read_weights(weights, settings)
+    image, label, weight = form.image, form.label, form.weight
+    reduction, label_smoothing = form.reduction, form.label_smoothing
+    upload = read_weights(form.weights, settings)
     # Everything that needs no picture read is checked first: counts, labels, weight.
     options = service.predict_options(
         len(image), label, reduction, label_smoothing, weight, settings
