@@ -9,15 +9,19 @@ rules (a list field takes every value of its name, any other field the last one;
 or an empty file input counts as absent) and validates them in one go, so that a 422 lists the
 same errors, located in "body" (app.web.errors adds the prefix)."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
+from tempfile import SpooledTemporaryFile
 from typing import Any, Self, get_args, get_origin
 
 from fastapi import Request
 from pydantic import BaseModel
-from starlette.datastructures import FormData, UploadFile
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartParser, _user_safe_decode
 
 
 class FormModel(BaseModel):
@@ -70,7 +74,7 @@ async def read_form(request: Request) -> AsyncIterator[FormData]:
     A body that is not multipart (or urlencoded) reads as an empty form, as with FastAPI; a
     malformed one is a 400 with the parser's reason."""
     try:
-        form = await request.form()
+        form = await _simple_form(request) or await request.form()
     except HTTPException:  # Starlette's 400 for a malformed multipart body
         raise
     except Exception as exc:  # as FastAPI answers any other failure to read the form
@@ -79,3 +83,87 @@ async def read_form(request: Request) -> AsyncIterator[FormData]:
         yield form
     finally:
         await form.close()
+
+
+# Small multipart bodies are split by the code below rather than by Starlette's parser, which
+# walks each part's headers a byte at a time in Python: 0.95 ms for the 64 parts of 32 CIFAR-10
+# JPEGs and their labels. This takes only the plainest form, the one browsers and HTTP clients
+# write; anything else (a preamble or epilogue, other headers or spacing, escaped or quoted
+# characters in a name, a charset, more parts than Starlette allows) goes to Starlette's parser,
+# which gives the form or the 400 it always gave. Bounded: bodies of SIMPLE_FORM_BYTES at most.
+SIMPLE_FORM_BYTES = 64 * 1024
+MAX_FILES = MAX_FIELDS = 1000  # Starlette's defaults for Request.form(), which FastAPI keeps
+_DISPOSITION = re.compile(rb'form-data; name="([^"\\;\r\n]*)"(?:; filename="([^"\\;\r\n]*)")?')
+
+
+async def _simple_form(request: Request) -> FormData | None:
+    """The form of a small, plainly written multipart body, or None for any other body (which
+    Starlette's parser then reads, from the body read here)."""
+    length = request.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= SIMPLE_FORM_BYTES):
+        return None
+    kind, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary or b"charset" in params:
+        return None
+    return simple_multipart(await request.body(), boundary)
+
+
+def simple_multipart(body: bytes, boundary: bytes) -> FormData | None:
+    """The form Starlette's MultiPartParser makes of `body` (in utf-8, its default), or None
+    where the body is not of the plain form read here."""
+    # --boundary CRLF part CRLF --boundary CRLF part ... CRLF --boundary-- CRLF, each part its
+    # header lines, an empty line, then its bytes
+    pieces = (b"\r\n" + body).split(b"\r\n--" + boundary)
+    if len(pieces) < 3 or pieces[0] or pieces[-1] != b"--\r\n":
+        return None
+    items: list[tuple[str, str | UploadFile]] = []
+    files = fields = 0
+    for piece in pieces[1:-1]:
+        part = _plain_part(piece)
+        if part is None:
+            return None
+        name, filename, headers, data = part
+        if filename is None:
+            fields += 1
+            items.append((name, _user_safe_decode(data, "utf-8")))
+        else:
+            files += 1
+            items.append((name, _upload(data, filename, headers)))
+        if files > MAX_FILES or fields > MAX_FIELDS:
+            return None
+    return FormData(items)
+
+
+def _plain_part(piece: bytes) -> tuple[str, str | None, list[tuple[bytes, bytes]], bytes] | None:
+    """(name, filename or None, headers, bytes) of a part with a Content-Disposition header
+    and perhaps a Content-Type, each written as `Name: value`; None for any other."""
+    head, blank, data = piece.partition(b"\r\n\r\n")
+    if not blank or not head.startswith(b"\r\n"):
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    for line in head[2:].split(b"\r\n"):
+        name, colon, value = line.partition(b": ")
+        if not colon or value != value.strip() or b"\r" in line or b"\n" in line:
+            return None
+        headers.append((name.lower(), value))
+    if [name for name, _ in headers] not in ([b"content-disposition"], _BOTH_HEADERS):
+        return None
+    disposition = _DISPOSITION.fullmatch(headers[0][1])
+    if disposition is None:
+        return None
+    filename = None if disposition[2] is None else _user_safe_decode(disposition[2], "utf-8")
+    return _user_safe_decode(disposition[1], "utf-8"), filename, headers, data
+
+
+_BOTH_HEADERS = [b"content-disposition", b"content-type"]
+
+
+def _upload(data: bytes, filename: str, headers: list[tuple[bytes, bytes]]) -> UploadFile:
+    """A file part as Starlette's parser keeps it: in a SpooledTemporaryFile, at its start."""
+    # closed with the form (read_form), as Starlette's parser leaves its files
+    file = SpooledTemporaryFile(max_size=MultiPartParser.spool_max_size)  # noqa: SIM115
+    file.write(data)
+    file.seek(0)
+    raw = Headers(raw=headers)
+    return UploadFile(file=file, size=len(data), filename=filename, headers=raw)  # type: ignore[arg-type]

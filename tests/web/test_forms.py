@@ -7,18 +7,26 @@ both, 422s and 400s included."""
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+from starlette.datastructures import FormData, Headers
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Message
 
 from app.engine import Reduction
 from app.web import errors
 from app.web.api import PredictForm
-from app.web.forms import read_form
+from app.web.forms import read_form, simple_multipart
+from bench.payloads import cifar_jpegs, multipart_body
+from tests.conftest import examples
 
 
 def summary(
@@ -253,3 +261,137 @@ def test_a_body_cut_short_is_a_400_as_with_fastapi() -> None:
     expected = asyncio.run(call("/fastapi"))
     assert expected[0] == 400
     assert asyncio.run(call("/ours")) == expected
+
+
+# The split of small bodies (forms.simple_multipart) against Starlette's own parser ----------
+
+
+def starlette_form(body: bytes, boundary: bytes) -> FormData | None:
+    """What Starlette's parser makes of the body; None where it refuses it (a 400)."""
+    headers = Headers({"content-type": "multipart/form-data; boundary=" + boundary.decode()})
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        return asyncio.run(MultiPartParser(headers, stream()).parse())
+    except MultiPartException:
+        return None
+
+
+def described(form: FormData) -> list[Any]:
+    def item(value: str | StarletteUpload) -> Any:
+        if isinstance(value, str):
+            return value
+        data = value.file.read()
+        value.file.seek(0)
+        return [value.filename, value.size, value.headers.raw, value.content_type, data]
+
+    return [(name, item(value)) for name, value in form.multi_items()]
+
+
+BOUNDARIES = [b"x", b"----WebKitFormBoundary7MA4YWxkTrZu0gW", b"b-0"]
+NAMES = st.one_of(
+    st.sampled_from(["image", "label", "weights", "", "a b", "\u732b.png"]),
+    st.text(st.characters(codec="utf-8"), max_size=8),  # quotes, semicolons, backslashes, ...
+)
+DATA = st.one_of(
+    st.binary(max_size=40),
+    st.lists(st.sampled_from([b"\r\n", b"--", b"x", b"b-0", b"\r\n--x", b"\r\n\r\n", b"\xff"])).map(
+        b"".join
+    ),
+)
+
+
+def mostly(plain: Any, *odd: Any) -> st.SearchStrategy[Any]:
+    """`plain` seven times in eight, else one of `odd`: most bodies are plain throughout."""
+    return st.sampled_from([plain] * 7 * len(odd) + list(odd))
+
+
+@st.composite
+def parts(draw: st.DrawFn) -> bytes:
+    """A part as some client might write it: mostly plain, sometimes not."""
+    name = draw(NAMES).encode()
+    filename = draw(st.one_of(st.none(), NAMES))
+    disposition = b'form-data; name="%s"' % name
+    if filename is not None:
+        disposition += b'; filename="%s"' % filename.encode()
+    disposition = draw(
+        mostly(disposition, disposition.replace(b"; ", b";"), b" " + disposition, b"form-data")
+    )
+    header = draw(mostly(b"Content-Disposition", b"content-disposition", b"CONTENT-DISPOSITION"))
+    lines = [header + b": " + disposition]
+    if draw(st.booleans()):
+        kind = draw(
+            mostly(b"image/png", b"text/plain; charset=latin-1", b" image/png", b"x ", b"", b"a\rb")
+        )
+        lines.append(
+            draw(mostly(b"Content-Type", b"content-type", b"Content-Type ")) + b": " + kind
+        )
+    lines += draw(mostly([], [b"X-Extra: 1"], [b"Content-Length: 3"], [b"X Y: 1"], [b"bad"]))
+    if draw(mostly(False, True)):
+        lines.reverse()
+    return b"\r\n".join(lines) + b"\r\n\r\n" + draw(DATA)
+
+
+# Each of these is a body where a check the split makes is all that keeps it from Starlette's
+# reading: Starlette refuses a CR in a header value and a space in a header's name, and drops
+# the spaces before a value.
+_FILE_PART = b'Content-Disposition: form-data; name="a"; filename="f"\r\n'
+
+
+@example(b"x", [_FILE_PART + b"Content-Type: a\rb\r\n\r\ndata"], b"", b"--\r\n")
+@example(b"x", [_FILE_PART + b"X Y: 1\r\n\r\ndata"], b"", b"--\r\n")
+@example(b"x", [_FILE_PART + b"Content-Type:  image/png\r\n\r\ndata"], b"", b"--\r\n")
+@settings(max_examples=examples(300), suppress_health_check=list(HealthCheck))
+@given(
+    boundary=st.sampled_from(BOUNDARIES),
+    body_parts=st.lists(parts(), max_size=4),
+    preamble=mostly(b"", b"\r\n", b"junk"),
+    end=mostly(b"--\r\n", b"--", b"--\r\nepilogue", b"\r\n"),
+)
+def test_a_small_body_splits_as_starlette_parses_it(
+    boundary: bytes, body_parts: list[bytes], preamble: bytes, end: bytes
+) -> None:
+    delimiter = b"--" + boundary
+    body = preamble + b"".join(delimiter + b"\r\n" + p + b"\r\n" for p in body_parts)
+    body += delimiter + end
+    ours = simple_multipart(body, boundary)
+    event("split" if ours is not None else "left to Starlette")
+    if ours is not None:  # else Starlette's parser reads it
+        expected = starlette_form(body, boundary)
+        assert expected is not None and described(ours) == described(expected)
+
+
+def test_what_clients_write_takes_the_short_way() -> None:
+    """The bench's 32 JPEGs and labels, and what httpx writes for a form with every field."""
+    pictures, _ = cifar_jpegs(32)
+    body = multipart_body(pictures)
+    boundary = body.content_type.split("boundary=")[1].encode()
+    ours = simple_multipart(body.data, boundary)
+    assert ours is not None and len(ours.getlist("image")) == 32
+    expected = starlette_form(body.data, boundary)
+    assert expected is not None and described(ours) == described(expected)
+
+    request = httpx.Request(
+        "POST",
+        "http://test/predict",
+        files=[("image", ("a.png", b"\x89PNG\r\n--x", "image/png")), ("weights", ("n.pth", b"w"))],
+        data={"label": ["cat", ""], "reduction": "sum", "weight": "[1, 2]"},
+    )
+    body_bytes = request.read()
+    boundary = request.headers["content-type"].split("boundary=")[1].encode()
+    ours = simple_multipart(body_bytes, boundary)
+    expected = starlette_form(body_bytes, boundary)
+    assert ours is not None and expected is not None
+    assert described(ours) == described(expected)
+
+
+def test_too_many_fields_go_to_starlette() -> None:
+    """Starlette's parser refuses a 1,001st field; the split leaves such a body to it."""
+    plain = b'--x\r\nContent-Disposition: form-data; name="label"\r\n\r\ncat\r\n'
+    assert simple_multipart(plain * 1000 + b"--x--\r\n", b"x") is not None
+    assert simple_multipart(plain * 1001 + b"--x--\r\n", b"x") is None
+    file = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a"\r\n\r\n\r\n'
+    assert simple_multipart(file * 1000 + b"--x--\r\n", b"x") is not None
+    assert simple_multipart(file * 1001 + b"--x--\r\n", b"x") is None
