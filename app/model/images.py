@@ -240,13 +240,25 @@ _PNG_END = _png_chunk(b"IEND", b"")
 _ROW = 1 + 3 * SIZE  # a scanline: its filter type (0, none), then the RGB bytes
 
 
+def _scanline_order() -> np.ndarray:
+    """For each byte of the scanlines, where it comes from in [0, *pixels (3, 32, 32) in C
+    order]: index 0 (the 0 before them) for each row's filter type, then y, x, c's byte."""
+    y, x, c = np.meshgrid(np.arange(SIZE), np.arange(SIZE), np.arange(3), indexing="ij")
+    order = np.zeros((SIZE, _ROW), dtype=np.intp)
+    order[:, 1:] = (1 + (c * SIZE + y) * SIZE + x).reshape(SIZE, 3 * SIZE)
+    return order.ravel()
+
+
+# One gather makes the scanlines: half the time of filling rows from a transposed copy.
+_SCANLINES = _scanline_order()
+_ZERO = np.zeros(1, dtype=np.uint8)
+
+
 def _png(pixels: torch.Tensor) -> bytes:
     """A PNG of uint8 (3, 32, 32) RGB pixels, its image data in one stored (uncompressed)
     deflate block. Compressing 3 KB with zlib costs some 50 us, mostly in setting up the
     compressor, for a quarter fewer bytes; a stored block costs a checksum."""
-    rows = np.zeros((SIZE, _ROW), dtype=np.uint8)
-    rows[:, 1:] = pixels.cpu().numpy().transpose(1, 2, 0).reshape(SIZE, 3 * SIZE)
-    raw = rows.tobytes()
+    raw = np.concatenate((_ZERO, pixels.cpu().numpy().ravel()))[_SCANLINES].tobytes()
     # zlib stream: header 0x78 0x01, a final stored block (LEN and its complement, little-
     # endian), the bytes, then their Adler-32, big-endian
     stream = (
