@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import Field
 
 from app.engine import Reduction
@@ -70,9 +70,8 @@ WEIGHTS_DOC = (
     "Optional: your Net's weights, the file torch.save(net.state_dict(), PATH) writes (up to 2 "
     "MB), loaded with torch.load(weights_only=True); not `weight`, the per-class loss weights."
 )
-IMAGES_DOC = "PNG, JPEG, GIF, WebP or BMP; up to 64."
 # The pictures of /predict and /step: one file part each, in memory.
-Images = Annotated[list[UploadFile], File(description=IMAGES_DOC)]
+IMAGES_DOC = "PNG, JPEG, GIF, WebP or BMP; up to 64."
 Weights = Annotated[UploadFile | None, File(description=WEIGHTS_DOC)]
 
 
@@ -221,40 +220,50 @@ async def health(classifier: ClassifierDep) -> dict[str, str]:
     }
 
 
+class StepForm(FormModel):
+    """The form of /step (read by the route: see app.web.forms)."""
+
+    image: Annotated[list[UploadFile], Field(description=IMAGES_DOC)]
+    label: Annotated[
+        list[str] | None,
+        Field(description="One per image, required: a class name (or plane, car) or index."),
+    ] = None
+    lr: Annotated[float, Field(gt=0.0, allow_inf_nan=False, description="SGD's lr.")] = 0.001
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.9
+    steps: Annotated[int, Field(ge=1, le=100, description="Times the five lines run.")] = 1
+    init: Annotated[
+        service.Init, Field(description="served: the app's weights; fresh: a new Net, seeded.")
+    ] = "served"
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="torch.manual_seed for fresh.")] = 0
+    weights: Annotated[UploadFile | None, Field(description=WEIGHTS_DOC)] = None
+
+
 @router.post(
     "/step",
     summary="The tutorial's five training lines on uploaded images, on a copy of the Net",
     response_model=StepAnswer,
     responses=ERRORS,
+    openapi_extra={"requestBody": StepForm.openapi_body()},
 )
-async def step(
-    request: Request,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
-    image: Images,
-    label: Annotated[
-        list[str] | None,
-        Form(description="One per image, required: a class name (or plane, car) or index."),
-    ] = None,
-    lr: Annotated[float, Form(gt=0.0, allow_inf_nan=False, description="SGD's lr.")] = 0.001,
-    momentum: Annotated[float, Form(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.9,
-    steps: Annotated[int, Form(ge=1, le=100, description="Times the five lines run.")] = 1,
-    init: Annotated[
-        service.Init, Form(description="served: the app's weights; fresh: a new Net, seeded.")
-    ] = "served",
-    seed: Annotated[int, Form(ge=0, le=2**32 - 1, description="torch.manual_seed for fresh.")] = 0,
-    weights: Weights = None,
-) -> Response:
+async def step(request: Request, classifier: ClassifierDep, settings: SettingsDep) -> Response:
     """optimizer.zero_grad(); outputs = net(inputs); loss = criterion(outputs, labels);
     loss.backward(); optimizer.step(), `steps` times on the uploaded batch, with
     torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) and nn.CrossEntropyLoss(),
     starting from the served weights, your `weights` file, or a fresh Net, which never change."""
-    upload = read_weights(weights, settings)
+    async with read_form(request) as form:
+        return await step_answer(request, classifier, settings, StepForm.of(form))
+
+
+async def step_answer(
+    request: Request, classifier: Classifier, settings: Settings, form: StepForm
+) -> Response:
+    image, label, init = form.image, form.label, form.init
+    upload = read_weights(form.weights, settings)
     service.step_start(init, upload)
     files = [(f.filename or "upload", f.file.read()) for f in image]  # in memory
     labels = service.step_labels(label, len(files))  # checked before anything is decoded
     uploads = service.admit(files, settings)  # headers read, nothing decoded
-    args = (uploads, labels, lr, momentum, steps, init, seed)
+    args = (uploads, labels, form.lr, form.momentum, form.steps, init, form.seed)
     work = (classifier, upload, settings, service.step, *args)
     return await respond(request, False, service.with_weights, *work)  # off the loop
 

@@ -1,13 +1,12 @@
 """A form read by app.web.forms gives what FastAPI's own Form and File parameters give.
 
-The reference is FastAPI itself: one route declares /predict's fields as FastAPI parameters (as
-/predict did before it read its form itself), the other reads the same form into PredictForm;
-both answer the values they got, or the error. Every form below must get the same answer from
-both, 422s and 400s included."""
+The reference is FastAPI itself: one route declares /predict's (or /step's) fields as FastAPI
+parameters, as the route did before it read its form itself, the other reads the same form into
+PredictForm (StepForm); both answer the values they got, or the error. Every form below must get
+the same answer from both, 422s and 400s included."""
 
 import asyncio
-import json
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 import httpx
@@ -23,39 +22,34 @@ from starlette.types import Message
 
 from app.engine import Reduction
 from app.web import errors
-from app.web.api import PredictForm
-from app.web.forms import read_form, simple_multipart
+from app.web.api import PredictForm, StepForm
+from app.web.forms import FormModel, read_form, simple_multipart
+from app.web.service import Init
 from bench.payloads import cifar_jpegs, multipart_body
 from tests.conftest import examples
 
 
-def summary(
-    image: list[UploadFile],
-    label: list[str] | None,
-    reduction: str,
-    label_smoothing: float,
-    weight: str | None,
-    weights: UploadFile | None,
-) -> dict[str, Any]:
-    def file(part: UploadFile) -> list[Any]:
-        return [part.filename, part.file.read().decode("latin-1")]
+def summary(values: dict[str, Any]) -> dict[str, Any]:
+    """The values a route got, files as [filename, their bytes as latin-1 text]."""
 
-    return {
-        "image": [file(part) for part in image],
-        "label": label,
-        "reduction": reduction,
-        "label_smoothing": label_smoothing,
-        "weight": weight,
-        "weights": None if weights is None else file(weights),
-    }
+    def plain(value: Any) -> Any:
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        if isinstance(value, StarletteUpload):
+            return [value.filename, value.file.read().decode("latin-1")]
+        return value
+
+    return {name: plain(value) for name, value in values.items()}
 
 
 def reference_app() -> FastAPI:
+    """/fastapi/predict and /fastapi/step declare the forms' fields as FastAPI parameters, as
+    the two routes did; /ours/predict and /ours/step read them as the routes now do."""
     app = FastAPI()
     errors.install(app)
 
-    @app.post("/fastapi")
-    async def by_fastapi(
+    @app.post("/fastapi/predict")
+    async def predict_by_fastapi(
         image: Annotated[list[UploadFile], File()],
         label: Annotated[list[str] | None, Form()] = None,
         reduction: Annotated[Reduction, Form()] = "mean",
@@ -63,14 +57,30 @@ def reference_app() -> FastAPI:
         weight: Annotated[str | None, Form()] = None,
         weights: Annotated[UploadFile | None, File()] = None,
     ) -> dict[str, Any]:
-        return summary(image, label, reduction, label_smoothing, weight, weights)
+        return summary(locals())
 
-    @app.post("/ours")
-    async def ours(request: Request) -> dict[str, Any]:
-        async with read_form(request) as form:
-            f = PredictForm.of(form)
-            return summary(f.image, f.label, f.reduction, f.label_smoothing, f.weight, f.weights)
+    @app.post("/fastapi/step")
+    async def step_by_fastapi(
+        image: Annotated[list[UploadFile], File()],
+        label: Annotated[list[str] | None, Form()] = None,
+        lr: Annotated[float, Form(gt=0.0, allow_inf_nan=False)] = 0.001,
+        momentum: Annotated[float, Form(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.9,
+        steps: Annotated[int, Form(ge=1, le=100)] = 1,
+        init: Annotated[Init, Form()] = "served",
+        seed: Annotated[int, Form(ge=0, le=2**32 - 1)] = 0,
+        weights: Annotated[UploadFile | None, File()] = None,
+    ) -> dict[str, Any]:
+        return summary(locals())
 
+    def reading(model: type[FormModel]) -> Callable[[Request], Awaitable[dict[str, Any]]]:
+        async def ours(request: Request) -> dict[str, Any]:
+            async with read_form(request) as form:
+                return summary(dict(model.of(form)))
+
+        return ours
+
+    app.post("/ours/predict")(reading(PredictForm))
+    app.post("/ours/step")(reading(StepForm))
     return app
 
 
@@ -193,28 +203,62 @@ FORMS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("form", [form for _, form in FORMS], ids=[name for name, _ in FORMS])
-def test_the_form_reads_as_fastapi_reads_it(client: TestClient, form: dict[str, Any]) -> None:
-    expected = client.post("/fastapi", **form)
-    got = client.post("/ours", **form)
+STEP_FORMS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "every field",
+        {
+            "files": [picture(), ("weights", ("net.pth", b"w", "application/octet-stream"))],
+            "data": {
+                "label": "cat",
+                "lr": "0.1",
+                "momentum": "0",
+                "steps": "3",
+                "init": "fresh",
+                "seed": "7",
+            },
+        },
+    ),
+    *[
+        (f"{name} {value!r}", {"files": [picture()], "data": {name: value}})
+        for name, values in {
+            "lr": ["0", "-1", "abc", "nan", "1e-3", "", "1e999"],
+            "momentum": ["1", "0.99", "-0.1", "inf"],
+            "steps": ["0", "101", "100", "1.5", "2.0", "abc", "", " 3"],
+            "init": ["fresh", "Fresh", "none", ""],
+            "seed": ["-1", "4294967295", "4294967296", "1e3", "0x10"],
+        }.items()
+        for value in values
+    ],
+    ("nothing", {"data": {"lr": "0.1"}}),
+    ("many errors at once", {"data": {"lr": "x", "steps": "0", "init": "y", "weights": "z"}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "form"),
+    [("predict", form) for _, form in FORMS] + [("step", form) for _, form in STEP_FORMS],
+    ids=[f"predict: {name}" for name, _ in FORMS] + [f"step: {name}" for name, _ in STEP_FORMS],
+)
+def test_the_form_reads_as_fastapi_reads_it(
+    client: TestClient, route: str, form: dict[str, Any]
+) -> None:
+    expected = client.post(f"/fastapi/{route}", **form)
+    got = client.post(f"/ours/{route}", **form)
     assert expected.status_code in (200, 400, 422), expected.text
     assert (got.status_code, got.json()) == (expected.status_code, expected.json())
 
 
-def test_the_schema_lists_every_field() -> None:
+@pytest.mark.parametrize(("route", "model"), [("predict", PredictForm), ("step", StepForm)])
+def test_the_schema_lists_every_field(route: str, model: type[FormModel]) -> None:
     """/docs shows the form's fields as FastAPI showed them: the same properties and types."""
-    app = reference_app()
-    schemas = app.openapi()["components"]["schemas"]
-    fastapi_schema = next(s for name, s in schemas.items() if name.startswith("Body_"))
-    ours = PredictForm.openapi_body()["content"]["multipart/form-data"]["schema"]
+    schemas = reference_app().openapi()["components"]["schemas"]
+    fastapi_schema = schemas[f"Body_{route}_by_fastapi_fastapi_{route}_post"]
+    ours = model.openapi_body()["content"]["multipart/form-data"]["schema"]
     assert ours["required"] == fastapi_schema["required"] == ["image"]
 
-    def types(schema: dict[str, Any]) -> dict[str, str]:
+    def types(schema: dict[str, Any]) -> dict[str, Any]:  # FastAPI writes its bounds as floats
         return {
-            name: json.dumps(
-                {k: v for k, v in field.items() if k not in ("description", "default")},
-                sort_keys=True,
-            )
+            name: {k: v for k, v in field.items() if k not in ("description", "default")}
             for name, field in schema["properties"].items()
         }
 
@@ -258,9 +302,9 @@ def test_a_body_cut_short_is_a_400_as_with_fastapi() -> None:
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return status, body
 
-    expected = asyncio.run(call("/fastapi"))
+    expected = asyncio.run(call("/fastapi/predict"))
     assert expected[0] == 400
-    assert asyncio.run(call("/ours")) == expected
+    assert asyncio.run(call("/ours/predict")) == expected
 
 
 # The split of small bodies (forms.simple_multipart) against Starlette's own parser ----------
