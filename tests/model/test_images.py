@@ -21,6 +21,7 @@ from app.model.images import (
     MAX_FILENAME_LENGTH,
     ImageError,
     Picture,
+    _scanline_order,
     _to_rgb_or_rgba,
     clean_filename,
     decode,
@@ -872,6 +873,15 @@ def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
     Image.open(io.BytesIO(data)).verify()  # Pillow's own checks: signature, chunk CRCs
     preview = Image.open(io.BytesIO(data))
     assert np.array_equal(np.asarray(preview.convert("RGB")), hwc(picture))
+
+
+def test_the_scanlines_are_each_rows_filter_byte_then_its_rgb_bytes() -> None:
+    """The gather that writes a preview's rows, against rows filled the plain way. (The order is
+    built once at import, so a test of the preview alone would not see a change to it.)"""
+    source = np.arange(1, 3 * 32 * 32 + 1).reshape(3, 32, 32)  # where each byte sits, after 0
+    rows = np.zeros((32, 97), dtype=np.int64)  # filter type 0, then R G B of each pixel
+    rows[:, 1:] = source.transpose(1, 2, 0).reshape(32, 96)
+    assert np.array_equal(_scanline_order(), rows.ravel())
 
 
 def test_preview_data_url_decodes_to_the_same_pixels() -> None:
