@@ -25,7 +25,8 @@ from app.web import errors
 from app.web.api import PredictForm, StepForm
 from app.web.forms import FormModel, read_form, simple_multipart
 from app.web.service import Init
-from bench.payloads import cifar_jpegs, multipart_body
+from bench.inprocess import scope
+from bench.payloads import Body, cifar_jpegs, multipart_body
 from tests.conftest import examples
 
 
@@ -283,21 +284,7 @@ def test_a_body_cut_short_is_a_400_as_with_fastapi() -> None:
         async def send(message: Message) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
-        await app(scope, receive, send)
+        await app(scope(path, Body(start, "multipart/form-data; boundary=x")), receive, send)
         status = next(m["status"] for m in sent if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return status, body
