@@ -1,13 +1,15 @@
 """Multipart forms read by the route itself, checked by one pydantic model, as FastAPI would.
 
 FastAPI works out a route's Form and File parameters anew on every request, from their
-annotations: for /predict's six fields that took about 0.3 ms of CPU a request, more than the
-Net's forward pass on one picture (`python -m bench.inprocess predict1`, against the same route
-reading its form as below). A route that takes a FormModel instead reads the form with Starlette's
-parser, as FastAPI does (the same caps and the same 400s), picks each field's value by FastAPI's
-rules (a list field takes every value of its name, any other field the last one; an empty string
-or an empty file input counts as absent) and validates them in one go, so that a 422 lists the
-same errors, located in "body" (app.web.errors adds the prefix)."""
+annotations: for /predict's six fields that took 0.3-0.4 ms of CPU a request on the loaded
+development machine, as much as the Net's forward pass on one picture (`python -m
+bench.inprocess predict1`, against the same route reading its form as below). A route that takes
+a FormModel instead reads the form as FastAPI does, with Starlette's parser (the same caps and
+400s; a small plain body is split by the code at the end of this module, to the same form),
+picks each field's value by FastAPI's rules (a list field takes every value of its name, any
+other field the last one; an empty string or an empty file input counts as absent) and
+validates them in one go, so that a 422 lists the same errors, located in "body"
+(app.web.errors adds the prefix)."""
 
 import re
 from collections.abc import AsyncIterator
