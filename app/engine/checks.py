@@ -32,7 +32,7 @@ def checked_inputs(
     """The inputs, checked and converted, or an InputError for the first thing wrong."""
     check_options(ignore_index, reduction, smoothing)
     if not isinstance(target, Tensor):
-        raise InputError("target must be a tensor.")
+        raise InputError("target must be a tensor.", code="not_a_tensor", name="target")
     z = as_logits(logits)
     C = z.shape[class_dim(z)]
     t = target.detach() if target.requires_grad else target
@@ -49,32 +49,62 @@ def checked_inputs(
 
 def check_options(ignore_index: Any, reduction: Any, label_smoothing: Any) -> None:
     if reduction not in REDUCTIONS:
-        raise InputError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}.")
+        raise InputError(
+            f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}.",
+            code="bad_reduction",
+            value=repr(reduction)[:40],
+        )
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise InputError(f"ignore_index must be an integer, not {ignore_index!r}.")
+        raise InputError(
+            f"ignore_index must be an integer, not {ignore_index!r}.",
+            code="ignore_index_not_integer",
+            value=repr(ignore_index)[:40],
+        )
     if not -(2**63) <= ignore_index < 2**63:
-        raise InputError(f"ignore_index {ignore_index} does not fit in a 64-bit integer.")
+        raise InputError(
+            f"ignore_index {ignore_index} does not fit in a 64-bit integer.",
+            code="ignore_index_too_large",
+            value=str(ignore_index)[:40],
+        )
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, int | float):
-        raise InputError(f"label_smoothing must be a number, not {label_smoothing!r}.")
+        raise InputError(
+            f"label_smoothing must be a number, not {label_smoothing!r}.",
+            code="label_smoothing_not_number",
+            value=repr(label_smoothing)[:40],
+        )
     # PyTorch rejects > 1 but silently treats negative or NaN smoothing as 0; we reject both.
     if not 0.0 <= label_smoothing <= 1.0:
-        raise InputError(f"label_smoothing must be between 0 and 1, not {label_smoothing}.")
+        raise InputError(
+            f"label_smoothing must be between 0 and 1, not {label_smoothing}.",
+            code="label_smoothing_range",
+            value=label_smoothing,
+        )
 
 
 def as_logits(logits: Any) -> Tensor:
     if not isinstance(logits, Tensor):
-        raise InputError("logits must be a tensor.")
+        raise InputError("logits must be a tensor.", code="not_a_tensor", name="logits")
     if logits.dtype == torch.bool or logits.is_complex():
-        raise InputError(f"logits must be real numbers, not {dtype_text(logits)}.")
+        raise InputError(
+            f"logits must be real numbers, not {dtype_text(logits)}.",
+            code="not_real",
+            name="logits",
+            dtype=dtype_text(logits),
+        )
     if logits.dim() == 0:
         raise InputError(
             "logits need at least one dimension, the classes: shape (C), (N, C) or "
-            "(N, C, d1, ..., dK); got a single number."
+            "(N, C, d1, ..., dK); got a single number.",
+            code="logits_scalar",
         )
     cd = class_dim(logits)
     if logits.shape[cd] == 0:
         raise InputError(
-            f"logits of shape {shape_text(logits.shape)} have no classes (dimension {cd} is empty)."
+            f"logits of shape {shape_text(logits.shape)} have no classes "
+            f"(dimension {cd} is empty).",
+            code="logits_no_classes",
+            shape=shape_text(logits.shape),
+            dim=cd,
         )
     z = logits.detach() if logits.requires_grad else logits
     return (z if z.dtype == torch.float64 else z.to(torch.float64)).contiguous()
@@ -89,7 +119,11 @@ def as_probabilities(t: Tensor, z: Tensor, ignore_index: int) -> Tensor:
             f"target has the same shape as logits, {shape_text(z.shape)}, so it is read as class "
             f"probabilities, which must be floating-point numbers, not {dtype_text(t)}: write "
             f"them with a decimal point (1.0), or give class indices of shape "
-            f"{shape_text(batch_shape)}."
+            f"{shape_text(batch_shape)}.",
+            code="probabilities_not_float",
+            shape=shape_text(z.shape),
+            dtype=dtype_text(t),
+            index_shape=shape_text(batch_shape),
         )
     t = (t if t.dtype == torch.float64 else t.to(torch.float64)).contiguous()
     if t.numel():
@@ -97,7 +131,9 @@ def as_probabilities(t: Tensor, z: Tensor, ignore_index: int) -> Tensor:
     if ignore_index >= 0:  # cross_entropy_loss_symint: TORCH_CHECK(ignore_index < 0, ...)
         raise InputError(
             f"ignore_index {ignore_index} cannot be used with class-probability targets: "
-            "PyTorch accepts only a negative ignore_index there (and ignores it)."
+            "PyTorch accepts only a negative ignore_index there (and ignores it).",
+            code="ignore_index_with_probabilities",
+            value=ignore_index,
         )
     return t
 
@@ -109,13 +145,19 @@ def check_probability_values(t: Tensor) -> None:
         first = first_true(~torch.isfinite(t))
         raise InputError(
             f"target probabilities must be finite; found {float(t[first])} at "
-            f"{position_text(first)}."
+            f"{position_text(first)}.",
+            code="probability_not_finite",
+            value=str(float(t[first])),
+            position=position_text(first),
         )
     if lo < 0:
         first = first_true(t < 0)
         raise InputError(
             f"target probabilities cannot be negative; found {float(t[first]):.6g} at "
-            f"{position_text(first)}."
+            f"{position_text(first)}.",
+            code="probability_negative",
+            value=f"{float(t[first]):.6g}",
+            position=position_text(first),
         )
 
 
@@ -129,19 +171,29 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
         raise InputError(
             f"target of shape {shape_text(t.shape)} fits neither class indices (shape "
             f"{shape_text(batch_shape)}) nor class probabilities (shape {shape_text(z.shape)}) "
-            f"for logits of shape {shape_text(z.shape)}."
+            f"for logits of shape {shape_text(z.shape)}.",
+            code="target_shape",
+            shape=shape_text(t.shape),
+            index_shape=shape_text(batch_shape),
+            logits_shape=shape_text(z.shape),
         )
     if t.dtype == torch.bool or t.is_complex() or t.is_floating_point():
         if t.dim() == 0:
             raise InputError(
                 f"target {t.item()!r} is a class index, which must be an integer, not "
-                f"{dtype_text(t)}; for class probabilities give shape {shape_text(z.shape)}."
+                f"{dtype_text(t)}; for class probabilities give shape {shape_text(z.shape)}.",
+                code="target_not_integer",
+                dtype=dtype_text(t),
+                logits_shape=shape_text(z.shape),
             )
         example = "" if t.numel() == 0 else f" (such as {t.reshape(-1)[0].item()!r})"
         raise InputError(
             f"target of shape {shape_text(t.shape)} holds class indices, which must be integers, "
             f"not {dtype_text(t)}{example}; for class probabilities give shape "
-            f"{shape_text(z.shape)}."
+            f"{shape_text(z.shape)}.",
+            code="target_not_integer",
+            dtype=dtype_text(t),
+            logits_shape=shape_text(z.shape),
         )
     t = (t if t.dtype == torch.int64 else t.to(torch.int64)).contiguous()
     if t.numel() == 0:
@@ -158,26 +210,42 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
             + f" is out of range for {C} classes (indices run from 0 to {C - 1}"
             + f"; ignore_index is {ignore_index})"
             + (f", and {more} more target{'s are' if more > 1 else ' is'} too" if more else "")
-            + "."
+            + ".",
+            code="target_out_of_range",
+            value=int(t[first]),
+            classes=C,
+            ignore_index=ignore_index,
+            more=more,
         )
     return t, not lo <= ignore_index <= hi
 
 
 def as_weight(weight: Any, C: int, device: torch.device) -> Tensor:
     if not isinstance(weight, Tensor):
-        raise InputError("weight must be a tensor.")
+        raise InputError("weight must be a tensor.", code="not_a_tensor", name="weight")
     if weight.dtype == torch.bool or weight.is_complex():
-        raise InputError(f"weight must be real numbers, not {dtype_text(weight)}.")
+        raise InputError(
+            f"weight must be real numbers, not {dtype_text(weight)}.",
+            code="not_real",
+            name="weight",
+            dtype=dtype_text(weight),
+        )
     if weight.dim() != 1 or weight.numel() != C:
         raise InputError(
             f"weight must be a list of {C} numbers, one per class; got shape "
-            f"{shape_text(weight.shape)}."
+            f"{shape_text(weight.shape)}.",
+            code="weight_shape",
+            classes=C,
+            shape=shape_text(weight.shape),
         )
     w = weight.detach().to(device=device, dtype=torch.float64).contiguous()
     bad = ~torch.isfinite(w)
     if bad.any():
         first = first_true(bad)
         raise InputError(
-            f"weight must be finite; found {float(w[first])} at {position_text(first)}."
+            f"weight must be finite; found {float(w[first])} at {position_text(first)}.",
+            code="weight_not_finite",
+            value=str(float(w[first])),
+            position=position_text(first),
         )
     return w

@@ -82,4 +82,6 @@ def pytorch_loss(
             z, t, w, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps
         )
     except (RuntimeError, ValueError, IndexError) as e:
-        raise InputError(f"PyTorch rejected this input: {e}") from e
+        raise InputError(
+            f"PyTorch rejected this input: {e}", code="pytorch_rejected", error=str(e)
+        ) from e

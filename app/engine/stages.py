@@ -7,7 +7,7 @@ otherwise, as in PyTorch. The batch shape is the logits shape without the class 
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -38,6 +38,7 @@ class Stages:
     denominator: Tensor  # 0-d: what 'mean' divides by
     torch_loss: Tensor  # F.cross_entropy on the same input, as a cross-check
     warnings: list[str]
+    warning_codes: list[dict[str, Any]]  # {"code", "params"} of each warning, in the same order
 
 
 STAGES: tuple[str, ...] = tuple(f.name for f in fields(Stages))
@@ -117,7 +118,11 @@ def per_class(w: Tensor, z: Tensor, cd: int) -> Tensor:
 
 
 def assemble(
-    z: Tensor, sm: Softmax, path: TargetStages, torch_loss: Tensor, warnings: list[str]
+    z: Tensor,
+    sm: Softmax,
+    path: TargetStages,
+    torch_loss: Tensor,
+    warnings: list[tuple[str, str, dict[str, Any]]],
 ) -> Stages:
     """The record of every stage."""
     return Stages(
@@ -137,5 +142,6 @@ def assemble(
         predicted=sm.predicted,
         denominator=path.denominator,
         torch_loss=torch_loss,
-        warnings=warnings,
+        warnings=[text for text, _, _ in warnings],
+        warning_codes=[{"code": code, "params": params} for _, code, params in warnings],
     )

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,15 @@ BIDI_CONTROLS = frozenset(
 
 NOT_AN_IMAGE = "not a PNG, JPEG, GIF, WebP or BMP image"
 DAMAGED = "the image data is damaged or incomplete"
+# Not supported (decided in issue 12): reading HEIC needs libheif, a native dependency, for a
+# format any iPhone can export as JPEG. Such a file is named as HEIC, not just "not an image".
+HEIC = (
+    "iPhone photos in HEIC format are not supported; export the photo as JPEG (or set the "
+    "camera to “Most Compatible”)"
+)
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
 
 # How many reads Image.open may make of an upload while it looks for the header. Pillow's JPEG
 # reader looks for the next marker one byte, one read, at a time: 45 MB of zeros after a JPEG's
@@ -109,7 +119,7 @@ def open_upload(data: bytes, filename: str, *, max_pixels: int) -> Upload:
     Raises ImageError, with a sentence that names the file."""
     name = clean_filename(filename)
     if not data:
-        raise _error(name, "the file is empty")
+        raise _error(name, "the file is empty", "image_empty")
     limit = (
         max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
     )
@@ -125,20 +135,22 @@ def open_upload(data: bytes, filename: str, *, max_pixels: int) -> Upload:
         image = Image.open(file, formats=ALLOWED_FORMATS)
         file.budget = None  # decoding reads what it needs
     except _OutOfReads as exc:
-        raise _error(name, NO_HEADER) from exc
+        raise _error(name, NO_HEADER, "image_no_header") from exc
     except UnidentifiedImageError as exc:
-        raise _error(name, NOT_AN_IMAGE) from exc
+        if is_heif(data):
+            raise _error(name, HEIC, "image_heic") from exc
+        raise _error(name, NOT_AN_IMAGE, "not_an_image") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _error(name, too_large) from exc
+        raise _error(name, too_large, "image_too_large", limit=limit) from exc
     except (MemoryError, ImageError):
         raise
     except Exception as exc:  # Pillow raises many types for bad data (OSError, SyntaxError, ...)
-        raise _error(name, DAMAGED) from exc
+        raise _error(name, DAMAGED, "image_damaged") from exc
 
     # Pillow itself refuses a header of no width or height (ImageFile.__init__: min(size) <= 0).
     width, height = image.size
     if width * height > limit:
-        raise _error(name, too_large)
+        raise _error(name, too_large, "image_too_large", limit=limit)
     return Upload(name, image, size)
 
 
@@ -174,7 +186,9 @@ def _without_png_metadata(data: bytes, name: str) -> bytes:
     while position + 8 <= len(data):
         chunks += 1
         if chunks > most:
-            raise _error(name, f"the PNG is cut into more than {most:,} chunks")
+            raise _error(
+                name, f"the PNG is cut into more than {most:,} chunks", "png_chunks", limit=most
+            )
         length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 12 + length  # length and type, the data, its CRC
         if end > len(data) or kind == b"IEND":
@@ -285,8 +299,23 @@ def _visible(text: str) -> Iterator[str]:
             yield char
 
 
-def _error(name: str, reason: str) -> ImageError:
-    return ImageError(f"{name or '(unnamed file)'}: {reason}")
+def _error(name: str, reason: str, code: str, **params: Any) -> ImageError:
+    shown = name or "(unnamed file)"
+    return ImageError(f"{shown}: {reason}", code=code, filename=shown, **params)
+
+
+def is_heif(data: bytes) -> bool:
+    """Whether the file is HEIF (an iPhone's HEIC photo): an ISO base media file whose first box,
+    ftyp, names a HEIF brand as its major brand or among its compatible brands (ISO/IEC 23008-12,
+    section 10). AVIF, HEIF's AV1 cousin, names avif/avis first and is not counted."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return False
+    size = min(int.from_bytes(data[:4], "big"), len(data), 256)
+    major = data[8:12]
+    compatible = {data[k : k + 4] for k in range(16, size - 3, 4)}
+    if major in (b"avif", b"avis"):
+        return False
+    return bool(({major} | compatible) & HEIF_BRANDS)
 
 
 def _decode(upload: Upload) -> tuple[Image.Image, str, tuple[int, int]]:
@@ -311,7 +340,7 @@ def _decode(upload: Upload) -> tuple[Image.Image, str, tuple[int, int]]:
     except MemoryError:
         raise
     except Exception as exc:  # Pillow raises many types for bad data (OSError, SyntaxError, ...)
-        raise _error(name, DAMAGED) from exc
+        raise _error(name, DAMAGED, "image_damaged") from exc
 
     # Orientations 5 to 8 turn the picture by a quarter: width and height swap.
     original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)

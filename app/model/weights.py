@@ -44,6 +44,8 @@ class WeightsTooLarge(WeightsError):
 class DeviceError(InputError):
     """A device that was asked for but is not available; the message is meant for the user."""
 
+    code = "device_unavailable"
+
 
 def pick_device(name: str) -> torch.device:
     """ "auto" -> CUDA when available, else CPU; "cuda" without CUDA raises DeviceError."""

@@ -32,6 +32,8 @@ POOL_MIN_IMAGES = 2000  # fewer images decode faster than a process pool starts
 class DataError(InputError):
     """A dataset path that cannot be read as CIFAR-10; the message is meant for the user."""
 
+    code = "dataset_unreadable"
+
 
 @dataclass(frozen=True)
 class Cifar10:

@@ -49,17 +49,27 @@ def to_tensor(
         if len(shape) > max_dims:
             raise ArrayError(
                 f"{name}: too deeply nested: more than {max_dims} dimension"
-                f"{'s' if max_dims != 1 else ''} (the limit)"
+                f"{'s' if max_dims != 1 else ''} (the limit)",
+                code="array_too_deep",
+                name=name,
+                limit=max_dims,
             )
         if length == 0:
             raise ArrayError(
                 f"{name}: empty array (shape {shape_text(shape)}); every dimension needs at least "
-                "one value"
+                "one value",
+                code="array_empty",
+                name=name,
+                shape=shape_text(shape),
             )
         count = math.prod(shape)  # a lower bound until the last level
         if count > max_values:
             raise ArrayError(
-                f"{name}: too many values: at least {count:,} (the limit is {max_values:,})"
+                f"{name}: too many values: at least {count:,} (the limit is {max_values:,})",
+                code="array_too_large",
+                name=name,
+                count=count,
+                limit=max_values,
             )
         level = list(itertools.chain.from_iterable(level))
 
@@ -76,7 +86,11 @@ def to_tensor(
     if floats and integer:
         first = next(i for i, v in enumerate(level) if not isinstance(v, numbers.Integral))
         raise ArrayError(
-            f"{name}: expected integers, got {level[first]!r} at {_where(first, shape)}"
+            f"{name}: expected integers, got {level[first]!r} at {_where(first, shape)}",
+            code="array_not_integer",
+            name=name,
+            value=repr(level[first]),
+            position=_where(first, shape),
         )
 
     if floats:
@@ -89,7 +103,13 @@ def to_tensor(
         if nonfinite.any():
             first = int(np.flatnonzero(nonfinite)[0])
             where = f" at {_where(first, shape)}" if shape else ""
-            raise ArrayError(f"{name} contains a non-finite value ({array[first]}){where}")
+            raise ArrayError(
+                f"{name} contains a non-finite value ({array[first]}){where}",
+                code="array_not_finite",
+                name=name,
+                value=str(array[first]),
+                position=_where(first, shape),
+            )
         # ints beyond int64 are rejected here too; the cheap test guards the slow one
         too_big = int in kinds and np.abs(array).max() > INT64_MAX
         if too_big and _first_too_big(level) is not None:
@@ -118,7 +138,10 @@ def _mixed(level: list[Any], shape: list[int], name: str) -> NoReturn:
         _not_number(level, shape, name, type(level[first_other]))
     raise ArrayError(
         f"{name}: ragged array: {_where(first_other, shape)} is "
-        f"{_describe(level[first_other])} but {_where(first_list, shape)} is a list"
+        f"{_describe(level[first_other])} but {_where(first_list, shape)} is a list",
+        code="array_ragged",
+        name=name,
+        position=_where(first_other, shape),
     )
 
 
@@ -127,7 +150,10 @@ def _ragged(level: list[Any], shape: list[int], name: str) -> NoReturn:
     first = next(i for i, v in enumerate(level) if len(v) != expected)
     raise ArrayError(
         f"{name}: ragged array: {_row(first, shape)} has {len(level[first])} values, "
-        f"expected {expected} like {_row(0, shape)}"
+        f"expected {expected} like {_row(0, shape)}",
+        code="array_ragged",
+        name=name,
+        position=_where(first, shape),
     )
 
 
@@ -149,7 +175,11 @@ def _is_number(v: Any) -> bool:
 def _not_number(level: list[Any], shape: list[int], name: str, kind: type) -> NoReturn:
     first = next(i for i, v in enumerate(level) if type(v) is kind)
     raise ArrayError(
-        f"{name}: expected numbers, got {_describe(level[first])} at {_where(first, shape)}"
+        f"{name}: expected numbers, got {_describe(level[first])} at {_where(first, shape)}",
+        code="array_not_number",
+        name=name,
+        value=_describe(level[first]),
+        position=_where(first, shape),
     )
 
 
@@ -166,7 +196,10 @@ def _too_big(level: list[Any], shape: list[int], name: str) -> NoReturn:
     assert first is not None
     raise ArrayError(
         f"{name}: the integer at {_where(first, shape)} does not fit in 64 bits "
-        f"(they run from {INT64_MIN} to {INT64_MAX})"
+        f"(they run from {INT64_MIN} to {INT64_MAX})",
+        code="array_integer_too_large",
+        name=name,
+        position=_where(first, shape),
     )
 
 

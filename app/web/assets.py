@@ -21,10 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import orjson
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from app.web.errors import error_body
 from app.web.negotiation import accepts_gzip
 
 
@@ -177,10 +177,18 @@ class StaticAssets:
             path = path[len(root) :]
         asset = self.assets.get(path.lstrip("/"))
         if method not in ("GET", "HEAD"):
-            await self._error(send, 405, "only GET and HEAD", [(b"allow", b"GET, HEAD")])
+            body = error_body(
+                f"{method} is not allowed here; this path answers GET, HEAD",
+                "method_not_allowed",
+                {"method": method, "allowed": "GET, HEAD"},
+            )
+            await self._error(send, 405, body, [(b"allow", b"GET, HEAD")])
             return
         if asset is None:
-            await self._error(send, 404, "no such static file", [])
+            body = error_body(
+                f"no such static file: {path[:200]}", "not_found", {"path": path[:200]}
+            )
+            await self._error(send, 404, body, [])
             return
         headers = Headers(scope=scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -207,9 +215,8 @@ class StaticAssets:
 
     @staticmethod
     async def _error(
-        send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]
+        send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]
     ) -> None:
-        body = orjson.dumps({"detail": detail})
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

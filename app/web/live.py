@@ -84,7 +84,7 @@ class LiveRequest(BaseModel):
         try:
             data = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as e:
-            raise BodyError(f"body is not valid JSON: {e}") from None
+            raise BodyError(f"body is not valid JSON: {e}", error=str(e)) from None
         return cls.model_validate(data)
 
     def options(self) -> LiveOptions:

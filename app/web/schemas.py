@@ -32,6 +32,7 @@ class BodyError(InputError):
     """The body is not JSON at all."""
 
     status = 400
+    code = "body_not_json"
 
 
 class JsonBody(BaseModel):
@@ -42,7 +43,7 @@ class JsonBody(BaseModel):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as e:
-            raise BodyError(f"body is not valid JSON: {e}") from None
+            raise BodyError(f"body is not valid JSON: {e}", error=str(e)) from None
         if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_KEYS:
             # extra="forbid" makes an error of each unknown key, and pydantic takes seconds to
             # list 100,000 errors: validate the known keys and the first few unknown ones only.
@@ -137,6 +138,11 @@ class LossStages(BaseModel):
     )
     warnings: list[str] = Field(
         default_factory=list, description="Why a value is NaN or inf, and other notes."
+    )
+    warning_codes: list["WarningCode"] = Field(
+        default_factory=list,
+        description="The warnings as stable codes and the values in their sentences, in the "
+        "same order, for a client that says them in its own language.",
     )
 
 

@@ -96,7 +96,9 @@ def stages_to_json(stages: Stages, fields: Collection[str] | None = None) -> dic
                 named += f" and {len(unknown) - SHOWN_FIELDS:,} more"
             raise InputError(
                 f"unknown field{'s' if len(unknown) > 1 else ''} {named}; "
-                f"choose from {', '.join(STAGES)}."
+                f"choose from {', '.join(STAGES)}.",
+                code="unknown_fields",
+                fields=named,
             )
         wanted = set(fields)
         names = [name for name in STAGES if name in wanted]

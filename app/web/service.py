@@ -4,6 +4,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 import orjson
@@ -28,6 +29,7 @@ from app.training.evaluation import evaluate_subset
 from app.training.live import fresh_net
 from app.training.step import criterion_mistake, norms, train_steps
 from app.web.arrays import to_tensor
+from app.web.i18n import class_names
 from app.web.schemas import LossRequest
 from app.web.serialize import stages_to_json
 from app.web.settings import Settings
@@ -123,7 +125,9 @@ def _form_weight(value: str, settings: Settings) -> torch.Tensor | None:
     try:
         parsed = orjson.loads(value) if value.strip() else None
     except orjson.JSONDecodeError:
-        raise RequestError("weight: expected a JSON array of numbers, one per class") from None
+        raise RequestError(
+            "weight: expected a JSON array of numbers, one per class", code="weight_not_json"
+        ) from None
     return None if parsed is None else parse_weight(parsed, settings)
 
 
@@ -148,14 +152,26 @@ def with_hint(exc: InputError, hint: str) -> InputError:
 TUTORIAL_NAMES = {"plane": CLASSES.index("airplane"), "car": CLASSES.index("automobile")}
 
 
+@cache
+def label_names() -> dict[str, int]:
+    """Every name a label may use for a class, lower-cased: the CIFAR-10 names, the tutorial's
+    two, and the names the Chinese pages show (飞机, 汽车, ...)."""
+    shown = class_names("zh-CN")
+    chinese = {shown[name].lower(): i for i, name in enumerate(CLASSES)}
+    return {name: i for i, name in enumerate(CLASSES)} | TUTORIAL_NAMES | chinese
+
+
 def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
     """Class names or indices, one per image; an empty label means "no label" for that image."""
     if len(labels) != count:
         raise RequestError(
             f"got {len(labels)} labels for {count} images: send one per image "
-            "(an empty one for an image without a label), or none"
+            "(an empty one for an image without a label), or none",
+            code="labels_count",
+            labels=len(labels),
+            images=count,
         )
-    names = {name: i for i, name in enumerate(CLASSES)} | TUTORIAL_NAMES
+    names = label_names()
     indices: list[int | None] = []
     for i, label in enumerate(labels):
         text = label.strip().lower()
@@ -169,7 +185,10 @@ def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
             shown = label if len(label) <= 40 else label[:40] + "..."
             raise RequestError(
                 f"label {i} ({shown!r}) is not a CIFAR-10 class: use a name ({', '.join(CLASSES)}) "
-                f"or an index 0-{len(CLASSES) - 1}"
+                f"or an index 0-{len(CLASSES) - 1}",
+                code="label_unknown",
+                index=i,
+                label=shown,
             )
     return indices
 
@@ -217,9 +236,14 @@ def predict_options(
 
 def check_count(images: int, settings: Settings) -> None:
     if not images:
-        raise RequestError("send at least one image")
+        raise RequestError("send at least one image", code="no_images")
     if images > settings.max_images:
-        raise RequestError(f"got {images} images; at most {settings.max_images} per request")
+        raise RequestError(
+            f"got {images} images; at most {settings.max_images} per request",
+            code="too_many_images",
+            images=images,
+            limit=settings.max_images,
+        )
 
 
 @dataclass(frozen=True)
@@ -271,7 +295,10 @@ def check_pixels(uploads: Sequence[Upload | Refused], settings: Settings) -> Non
     if total > settings.max_request_pixels:
         raise RequestError(
             f"the images hold {total:,} pixels together; "
-            f"at most {settings.max_request_pixels:,} per request"
+            f"at most {settings.max_request_pixels:,} per request",
+            code="too_many_pixels",
+            pixels=total,
+            limit=settings.max_request_pixels,
         )
 
 

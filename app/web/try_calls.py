@@ -110,7 +110,10 @@ def answer(body: bytes, settings: Settings) -> dict[str, Any]:
         if made > caps:
             raise RequestError(
                 f"target: F.one_hot would make {labels.numel():,} x {logits.shape[1]:,} = "
-                f"{made:,} values (the limit is {caps:,})"
+                f"{made:,} values (the limit is {caps:,})",
+                code="one_hot_too_large",
+                values=made,
+                limit=caps,
             )
     with intra_op_threads(logits.numel()):
         tried = run_call(

@@ -3,8 +3,9 @@
 import asyncio
 from collections import deque
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.web.errors import error_body
 
 # The longest wait for the next chunk of a body. Reset on every chunk, so a slow but steady
 # client (a 5 MB photo over a 1 Mbit/s uplink takes 40 s) is never cut off; there is no total
@@ -16,14 +17,16 @@ class _ClientGone(Exception):
     """The client disconnected before its body was complete: nobody is left to answer."""
 
 
-async def _reply(send: Send, status: int, detail: str, close: bool = False) -> None:
+async def _reply(
+    send: Send, status: int, detail: str, code: str, params: dict[str, float], close: bool = False
+) -> None:
     """Answer before the body is read in full.
 
     After a 413 the server reads and drops the rest of the body and keeps the connection:
     closing it while the client is still sending would reset it, and the client would lose
     the answer. close=True is for a body that stalled or whose length cannot be known.
     """
-    body = orjson.dumps({"detail": detail})
+    body = error_body(detail, code, params)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))
@@ -54,21 +57,22 @@ class BodySizeLimitMiddleware:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _reply(send, 400, "the Content-Length header is not a number", close=True)
+                detail = "the Content-Length header is not a number"
+                await _reply(send, 400, detail, "bad_content_length", {}, close=True)
                 return
             if int(declared) > cap:
-                await _reply(send, 413, too_large)
+                await _reply(send, 413, too_large, "body_too_large", {"limit": cap})
                 return
         try:
             chunks = await self._read(receive, cap)
         except TimeoutError:
             detail = f"request body stalled: nothing received for {BODY_STALL_S:g} s"
-            await _reply(send, 408, detail, close=True)
+            await _reply(send, 408, detail, "body_stalled", {"seconds": BODY_STALL_S}, close=True)
             return
         except _ClientGone:
             return
         if chunks is None:
-            await _reply(send, 413, too_large)
+            await _reply(send, 413, too_large, "body_too_large", {"limit": cap})
             return
 
         first = True
