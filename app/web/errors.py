@@ -32,13 +32,10 @@ HTTP_CODES: dict[int, str] = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    406: "not_acceptable",
-    408: "body_stalled",
-    413: "body_too_large",
-    415: "unsupported_media_type",
     429: "training_busy",
 }
 
+VALIDATION_CODES = {"missing": "field_missing", "extra_forbidden": "field_unknown"}
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Sentences for starlette's own 404 and 405, whose detail is the status phrase.
 HTTP_SENTENCES: dict[int, str] = {
@@ -85,24 +82,18 @@ def field_name(loc: list[str]) -> str:
 def validation_sentence(
     errors: list[dict[str, Any]], total: int
 ) -> tuple[str, str, dict[str, Any]]:
-    """Pydantic's errors as one sentence naming the first field, its code and params: a missing
-    field (field_missing), one the route does not take (field_unknown), or a value it cannot
-    use (field_invalid, with pydantic's reason)."""
+    """Pydantic's errors as one sentence naming the first field and saying pydantic's reason,
+    its code and params: a missing field (field_missing), one the route does not take
+    (field_unknown), or a value it cannot use (field_invalid)."""
     first = errors[0]
     field = field_name(first["loc"])
     more = total - 1
-    params: dict[str, Any] = {"field": field, "more": more}
-    if first["type"] == "missing":
-        code, sentence = "field_missing", f"the field {field} is missing"
-    elif first["type"] == "extra_forbidden":
-        code, sentence = "field_unknown", f"{field} is not a field of this request"
-    else:
-        reason = first["msg"][:1].lower() + first["msg"][1:]
-        code, sentence = "field_invalid", f"{field}: {reason}"
-        params["reason"] = first["msg"]
+    code = VALIDATION_CODES.get(first["type"], "field_invalid")
+    reason = first["msg"][:1].lower() + first["msg"][1:]
+    sentence = f"{field}: {reason}"
     if more:
         sentence += f" (and {more:,} more problem{'s' if more > 1 else ''})"
-    return sentence + ".", code, params
+    return sentence + ".", code, {"field": field, "reason": first["msg"], "more": more}
 
 
 async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:

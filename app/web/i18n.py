@@ -94,8 +94,11 @@ def translate(lang: str, message: str) -> str:
 
 
 def js_strings(lang: str) -> dict[str, str]:
-    """The scripts' messages in `lang`, by name."""
-    return {name: translate(lang, message) for name, message in JS_MESSAGES.items()}
+    """The scripts' messages in `lang`, by name; the server's errors and warnings by their code,
+    as code_<code>."""
+    strings = {name: translate(lang, message) for name, message in JS_MESSAGES.items()}
+    codes = {f"code_{code}": translate(lang, message) for code, message in CODE_MESSAGES.items()}
+    return strings | codes
 
 
 def class_names(lang: str) -> dict[str, str]:
@@ -405,4 +408,164 @@ JS_MESSAGES: dict[str, str] = {
     ),
     "refused_weights_not_finite": N_("Some weights are NaN or infinite."),
     "refused_weights_unreadable": N_("The file could not be read as a saved state_dict."),
+}
+
+# The server's errors and warnings by their `code` (answers carry code and params beside the
+# English sentence), with the params as {name} placeholders: the pages show these in their own
+# language. tests/web/test_codes.py holds every code the server can emit to a message here.
+# The weights file's codes have their own messages above (refused_<code>).
+CODE_MESSAGES: dict[str, str] = {
+    # the loss's input (app/engine/checks.py, loss.py)
+    "not_a_tensor": N_("{name} must be a tensor."),
+    "bad_reduction": N_("reduction must be 'mean', 'sum' or 'none', not {value}."),
+    "ignore_index_not_integer": N_("ignore_index must be an integer, not {value}."),
+    "ignore_index_too_large": N_("ignore_index {value} does not fit in a 64-bit integer."),
+    "label_smoothing_not_number": N_("label_smoothing must be a number, not {value}."),
+    "label_smoothing_range": N_("label_smoothing must be between 0 and 1, not {value}."),
+    "not_real": N_("{name} must be real numbers, not {dtype}."),
+    "logits_scalar": N_(
+        "logits need at least one dimension, the classes: shape (C), (N, C) or "
+        "(N, C, d1, ..., dK); got a single number."
+    ),
+    "logits_no_classes": N_("logits of shape {shape} have no classes (dimension {dim} is empty)."),
+    "probabilities_not_float": N_(
+        "target has the same shape as logits, {shape}, so it is read as class probabilities, "
+        "which must be floating-point numbers, not {dtype}: write them with a decimal point "
+        "(1.0), or give class indices of shape {index_shape}."
+    ),
+    "ignore_index_with_probabilities": N_(
+        "ignore_index {value} cannot be used with class-probability targets: PyTorch accepts "
+        "only a negative ignore_index there (and ignores it)."
+    ),
+    "probability_not_finite": N_(
+        "target probabilities must be finite; found {value} at {position}."
+    ),
+    "probability_negative": N_(
+        "target probabilities cannot be negative; found {value} at {position}."
+    ),
+    "target_shape": N_(
+        "target of shape {shape} fits neither class indices (shape {index_shape}) nor class "
+        "probabilities (shape {logits_shape})."
+    ),
+    "target_not_integer": N_(
+        "class indices must be integers, not {dtype}; for class probabilities give shape "
+        "{logits_shape}."
+    ),
+    "target_out_of_range": N_(
+        "target {value} is out of range for {classes} classes (ignore_index is {ignore_index})."
+    ),
+    "weight_shape": N_(
+        "weight must be a list of {classes} numbers, one per class; got shape {shape}."
+    ),
+    "weight_not_finite": N_("weight must be finite; found {value} at {position}."),
+    "pytorch_rejected": N_("PyTorch rejected this input: {error}"),
+    "invalid_input": N_("This input cannot be used."),
+    # JSON arrays (app/web/arrays.py)
+    "array_too_deep": N_("{name}: too deeply nested: more than {limit} dimensions."),
+    "array_empty": N_("{name}: empty array (shape {shape}); every dimension needs a value."),
+    "array_too_large": N_("{name}: too many values: at least {count} (the limit is {limit})."),
+    "array_not_integer": N_("{name}: expected integers, got {value} at {position}."),
+    "array_not_finite": N_("{name} contains a non-finite value ({value}) at {position}."),
+    "array_ragged": N_("{name}: ragged array: the rows differ in length at {position}."),
+    "array_not_number": N_("{name}: expected numbers, got {value} at {position}."),
+    "array_integer_too_large": N_("{name}: the integer at {position} does not fit in 64 bits."),
+    # uploads (app/model/images.py)
+    "image_empty": N_("{filename}: the file is empty."),
+    "image_no_header": N_("{filename}: no image header found at the start of the file."),
+    "image_heic": N_(
+        "{filename}: iPhone photos in HEIC format are not supported; export the photo as JPEG "
+        "(or set the camera to “Most Compatible”)."
+    ),
+    "not_an_image": N_("{filename}: not a PNG, JPEG, GIF, WebP or BMP image."),
+    "image_too_large": N_("{filename}: the image is too large (more than {limit} pixels)."),
+    "png_chunks": N_("{filename}: the PNG is cut into more than {limit} chunks."),
+    "image_damaged": N_("{filename}: the image data is damaged or incomplete."),
+    # requests (app/web/service.py, try_calls.py, schemas.py, serialize.py)
+    "weight_not_json": N_("weight: expected a JSON array of numbers, one per class."),
+    "labels_count": N_(
+        "{labels} labels for {images} images: send one per image (an empty one for an image "
+        "without a label), or none."
+    ),
+    "label_unknown": N_(
+        "Label {index} ({label}) is not a CIFAR-10 class: use a class name or an index 0-9."
+    ),
+    "no_images": N_("Send at least one image."),
+    "too_many_images": N_("{images} images; at most {limit} per request."),
+    "too_many_pixels": N_("The images hold {pixels} pixels together; at most {limit} per request."),
+    "one_hot_too_large": N_("target: F.one_hot would make {values} values (the limit is {limit})."),
+    "body_not_json": N_("The body is not valid JSON: {error}"),
+    "unknown_fields": N_("Unknown field(s) {fields}."),
+    "step_fresh_with_weights": N_(
+        "init=fresh starts from a new Net, and a weights file was sent too: send init=served to "
+        "start from your weights, or leave the file out."
+    ),
+    "step_labels_count": N_(
+        "{labels} labels for {images} images: a training step needs the true class of every image."
+    ),
+    "step_label_empty": N_(
+        "Label {index} is empty: a training step needs the true class of every image."
+    ),
+    "device_unavailable": N_("The device asked for is not available."),
+    "dataset_unreadable": N_("The dataset cannot be read as CIFAR-10."),
+    # pydantic's validation and HTTP (app/web/errors.py, middleware/limits.py, assets.py)
+    "field_missing": N_("The field {field} is missing."),
+    "field_unknown": N_("{field} is not a field of this request."),
+    "field_invalid": N_("The value of {field} cannot be used."),
+    "bad_request": N_("The request is malformed."),
+    "bad_content_length": N_("The Content-Length header is not a number."),
+    "not_found": N_("Nothing here: {path} is not a page or route of this app."),
+    "method_not_allowed": N_("{method} is not allowed here; this path answers {allowed}."),
+    "body_stalled": N_("The request body stalled: nothing received for {seconds} s."),
+    "body_too_large": N_("The request body is larger than the {limit}-byte limit."),
+    "training_busy": N_(
+        "A training job is already running on this server; try again in {seconds} s."
+    ),
+    "internal_error": N_("Internal server error."),
+    # the loss's warnings (app/engine/notes.py) and /step's (app/web/service.py)
+    "all_ignored": N_("Every target equals ignore_index ({ignore_index}), so the loss is 0."),
+    "ignore_index_unused": N_(
+        "ignore_index ({ignore_index}) has no effect with class-probability targets: every "
+        "position counts."
+    ),
+    "probabilities_sum": N_(
+        "The target probabilities sum to {sum}, not 1; PyTorch uses them as given."
+    ),
+    "probabilities_sum_rows": N_(
+        "The target probabilities at {count} of {positions} positions do not sum to 1 (at "
+        "{position} they sum to {sum}); PyTorch uses them as given."
+    ),
+    "logits_not_finite": N_(
+        "The logits contain NaN or infinite values; PyTorch carries them through, so the stages "
+        "that depend on them are NaN or infinite too."
+    ),
+    "logits_spread_overflow": N_(
+        "Some logits are so far below their row's maximum (more than about 1.8e308) that "
+        "subtracting the maximum overflows to -inf: those classes get probability 0 and "
+        "log-probability -inf, and any target mass on them makes the loss infinite, or NaN "
+        "where 0 is multiplied by -inf."
+    ),
+    "mean_of_empty_batch": N_(
+        "'mean' divides by 0 because the batch is empty, so the loss is {loss}, as in PyTorch."
+    ),
+    "mean_all_ignored": N_(
+        "'mean' divides by 0 because every target equals ignore_index ({ignore_index}), so the "
+        "loss is {loss}, as in PyTorch."
+    ),
+    "mean_zero_weight": N_(
+        "'mean' divides by 0 because the weights of the non-ignored targets sum to 0, so the "
+        "loss is {loss}, as in PyTorch. The gradient at the counted positions is not finite "
+        "either."
+    ),
+    "loss_overflow": N_(
+        "The loss is {loss}: it overflows float64 (the weights or logits are too large)."
+    ),
+    "loss_overflow_rows": N_(
+        "The loss is not finite at {positions} positions: it overflows float64 (the weights or "
+        "logits are too large)."
+    ),
+    "step_diverged": N_(
+        "The loss or the weights became NaN or infinite (null in this answer): training "
+        "diverged. With lr {lr} each step overshoots and the weights grow until float32 "
+        "overflows; a smaller learning rate keeps them finite."
+    ),
 }
