@@ -115,6 +115,7 @@ async def json_answer(
 
 @router.post(
     "/loss",
+    tags=["loss"],
     summary="Every stage of F.cross_entropy on your logits and target",
     response_model=LossStages,
     responses={**NPZ_ANSWER, **ERRORS},
@@ -144,6 +145,7 @@ class PredictForm(FormModel):
 
 @router.post(
     "/predict",
+    tags=["pictures"],
     summary="Run the Net on uploaded images and every loss stage on its logits",
     response_model=PredictAnswer,
     responses={**NPZ_ANSWER, **ERRORS},
@@ -184,13 +186,14 @@ async def predict_answer(
     return response
 
 
-@router.get("/classes", summary="The CIFAR-10 classes, in label order")
+@router.get("/classes", summary="The CIFAR-10 classes, in label order", tags=["model"])
 def classes() -> dict[str, list[str]]:
     return {"classes": list(CLASSES)}
 
 
 @router.get(
     "/model",
+    tags=["model"],
     summary="The model card: architecture, parameters, training metrics",
     responses={
         200: {"content": {"text/html": {}}, "description": "JSON, or the page for browsers"}
@@ -207,7 +210,11 @@ def model(request: Request, classifier: ClassifierDep) -> Response:
     return response
 
 
-@router.get("/health", summary="Liveness: the device and torch version the app computes with")
+@router.get(
+    "/health",
+    summary="Liveness: the device and torch version the app computes with",
+    tags=["service"],
+)
 async def health(classifier: ClassifierDep) -> dict[str, str]:
     """A coroutine, as it does next to nothing: it answers on the event loop, with no hop to a
     thread of the pool, so it measures the loop itself."""
@@ -240,6 +247,7 @@ class StepForm(FormModel):
 
 @router.post(
     "/step",
+    tags=["training"],
     summary="The tutorial's five training lines on uploaded images, on a copy of the Net",
     response_model=StepAnswer,
     responses=ERRORS,
@@ -270,6 +278,7 @@ async def step_answer(
 
 @router.post(
     "/evaluate",
+    tags=["model"],
     summary="The Net's accuracy, confusion matrix and mean loss on the shipped test pictures",
     response_model=EvaluateAnswer,
     responses=ERRORS,

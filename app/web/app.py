@@ -58,6 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,
         redoc_url=None,
+        openapi_tags=[
+            {"name": "loss", "description": "The loss on your own logits and targets."},
+            {"name": "pictures", "description": "The tutorial's Net on your pictures."},
+            {"name": "training", "description": "Training steps and training from scratch."},
+            {"name": "model", "description": "The served Net: classes, card, accuracy."},
+            {"name": "service", "description": "The server itself."},
+        ],
     )
     app.state.settings = settings
     # The API first: routes are matched in order, and /loss and /predict are the busiest

@@ -98,7 +98,8 @@ def js_strings(lang: str) -> dict[str, str]:
     as code_<code>."""
     strings = {name: translate(lang, message) for name, message in JS_MESSAGES.items()}
     codes = {f"code_{code}": translate(lang, message) for code, message in CODE_MESSAGES.items()}
-    return strings | codes
+    card = {f"card_{text}": translate(lang, text) for text in CARD_TEXTS}
+    return strings | codes | card
 
 
 def class_names(lang: str) -> dict[str, str]:
@@ -306,6 +307,7 @@ JS_MESSAGES: dict[str, str] = {
     "tr_trained_on": N_("Trained on"),
     "tr_torch": N_("PyTorch"),
     "tr_seed": N_("Random seed"),
+    "tr_minutes": N_("{n} min"),
     # /train, the training step
     "tp_picture": N_("Picture"),
     "tp_guess": N_("The network's guess: set the true class."),
@@ -569,3 +571,17 @@ CODE_MESSAGES: dict[str, str] = {
         "overflows; a smaller learning rate keeps them finite."
     ),
 }
+
+# The training details of the shipped model card (app/weights/cifar_net.json, written by
+# app.training.loop.describe_augmentation and describe_schedule), shown in the page's language
+# by their English text; a card of other weights shows its own text as it is.
+CARD_TEXTS: tuple[str, ...] = (
+    N_(
+        "random translation by up to 2 px (zero padding) + random horizontal flip, per batch on "
+        "uint8 tensors"
+    ),
+    N_(
+        "SGD momentum 0.9 nesterov, weight decay 0.001; lr warms up linearly to 0.05 over 2.0 "
+        "epochs, then cosine decay to 0, updated every step"
+    ),
+)

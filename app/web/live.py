@@ -197,6 +197,7 @@ every batch loss since the previous progress event, `seconds`); `epoch` after ea
 
 @router.post(
     "/train/live",
+    tags=["training"],
     summary="Train a fresh Net on a CIFAR-10 subset, its progress streamed as it trains",
     response_class=EventSourceResponse,
     responses={

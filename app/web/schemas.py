@@ -218,7 +218,12 @@ class EvaluateAnswer(BaseModel):
 
 
 class ErrorAnswer(BaseModel):
-    detail: Any = Field(description="What is wrong with the request.")
+    detail: str = Field(description="What is wrong with the request: a sentence.")
+    code: str = Field(description="A stable snake_case name for the error.")
+    params: dict[str, Any] = Field(description="The values in the sentence, by name.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="A 422 of validation only: each error's loc, msg and type."
+    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

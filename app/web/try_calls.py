@@ -80,6 +80,7 @@ class TryCatalogue(BaseModel):
 
 @router.get(
     "/try",
+    tags=["loss"],
     summary="The PyTorch calls POST /try runs, with the code of each",
     response_model=TryCatalogue,
 )
@@ -89,6 +90,7 @@ def list_calls() -> dict[str, Any]:
 
 @router.post(
     "/try",
+    tags=["loss"],
     summary="Run one call of the catalogue on your tensors: PyTorch's loss or its error",
     response_model=TryAnswer,
     responses=ERRORS,

@@ -108,12 +108,39 @@ export function fillDl(dl, pairs) {
 
 class ApiError extends Error {}
 
-/** The error of an answer that is not ok: its message is for the page; status, detail and code
- * and params (where the server gives them) are kept for a page that tells errors apart. */
+/** A server's error or warning in the page's language: the page's message for its code with
+ * the answer's params filled in; the server's own (English) sentence on an English page or for
+ * a code the page does not know. */
+export function said(code, params, sentence) {
+  if (data.lang !== "en" && typeof code === "string") {
+    for (const key of ["code_" + code, "refused_" + code]) {
+      if (Object.hasOwn(data.strings, key)) return s(key, params || {});
+    }
+  }
+  return sentence;
+}
+
+/** An answer with its warnings (and those of its before/after stages, /step's) in the page's
+ * language, by their warning_codes. */
+function localized(answer) {
+  const parts = answer && typeof answer === "object" ? [answer, answer.before, answer.after] : [];
+  for (const part of parts) {
+    if (!part || !Array.isArray(part.warnings) || !Array.isArray(part.warning_codes)) continue;
+    part.warnings = part.warnings.map((w, k) => {
+      const c = part.warning_codes[k];
+      return c ? said(c.code, c.params, w) : w;
+    });
+  }
+  return answer;
+}
+
+/** The error of an answer that is not ok: its message is for the page, in the page's language;
+ * status, detail (the server's sentence), code, params and the field it names (a 422 of
+ * pydantic's) are kept for a page that tells errors apart or marks the field. */
 async function readError(response) {
   let detail = response.status + " " + response.statusText;
   let code = null;
-  let params = null;
+  let params = {};
   try {
     const body = await response.json();
     if (body && body.detail !== undefined) {
@@ -124,7 +151,9 @@ async function readError(response) {
   } catch (e) {
     /* not JSON: keep the status line */
   }
-  return Object.assign(new ApiError(s("error", { detail: detail })), { status: response.status, detail: detail, code: code, params: params });
+  const shown = said(code, params, detail);
+  const field = typeof params.field === "string" ? params.field : null;
+  return Object.assign(new ApiError(s("error", { detail: shown })), { status: response.status, detail: detail, code: code, params: params, field: field });
 }
 
 async function request(url, init) {
@@ -136,7 +165,7 @@ async function request(url, init) {
     throw new ApiError(s("offline"));
   }
   if (!response.ok) throw await readError(response);
-  return response.json();
+  return localized(await response.json());
 }
 
 export function postJSON(url, body, signal) {

@@ -28,17 +28,23 @@ function architecture(rows) {
   }
 }
 
+/** A training detail of the card in the page's language where the page has it (the shipped
+ * card's), else as the card says it. */
+function cardText(text) {
+  return typeof text === "string" && s("card_" + text) !== "card_" + text ? s("card_" + text) : text;
+}
+
 function training(m) {
   const dl = document.getElementById("training");
   const fields = [
     [s("tr_epochs"), m.epochs],
     [s("tr_batch_size"), m.batch_size],
     [s("tr_lr"), m.lr],
-    [s("tr_augmentation"), m.augmentation],
-    [s("tr_schedule"), m.schedule],
+    [s("tr_augmentation"), cardText(m.augmentation)],
+    [s("tr_schedule"), cardText(m.schedule)],
     [s("tr_train_images"), m.train_images],
     [s("tr_test_images"), m.test_images],
-    [s("tr_train_time"), typeof m.train_time_s === "number" ? (m.train_time_s / 60).toFixed(1) + " min" : null],
+    [s("tr_train_time"), typeof m.train_time_s === "number" ? s("tr_minutes", { n: (m.train_time_s / 60).toFixed(1) }) : null],
     [s("tr_trained_on"), m.device],
     [s("tr_torch"), m.torch_version],
     [s("tr_seed"), m.seed],

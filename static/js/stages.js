@@ -268,7 +268,7 @@ function renderKeys(res, i, ctx, target, prod, loss) {
   const predicted = res.predicted ? res.predicted[i] : z.indexOf(Math.max(...z));
   const set = (name, pairs) => { const dl = keys(name); if (dl) fillDl(dl, pairs); };
   set("s1", [[s("max"), fmt(res.max_logit[i])], [s("predicted"), className(ctx.classes[predicted])]]);
-  set("s2", [["max", fmt(res.max_logit[i])]]);
+  set("s2", [[s("max"), fmt(res.max_logit[i])]]);
   set("s3", [["exp(z_y − max)", fmt(res.exp[i][target])]]);
   set("s4", [["S", fmt(res.sum_exp[i])], ["log-sum-exp", fmt(res.log_sum_exp[i])]]);
   set("s5", [["p_y", fmt(p[target])], ["Σ p", fmt(sum(p))]]);
