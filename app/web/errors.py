@@ -106,6 +106,9 @@ async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
     if not errors:
         return error_answer(422, "the request is not valid.", "field_invalid", {"field": "body"})
     detail, code, params = validation_sentence(errors, len(raw))
+    if len(raw) > MAX_ERRORS:
+        more = f"{len(raw) - MAX_ERRORS:,} more errors not shown"
+        errors.append({"loc": [], "msg": more, "type": "more_errors"})
     return error_answer(422, detail, code, params, errors=errors)
 
 

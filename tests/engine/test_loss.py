@@ -529,7 +529,7 @@ def test_stage_names_are_the_api_contract():
     assert STAGES == (
         "logits", "max_logit", "shifted", "exp", "sum_exp", "log_sum_exp", "softmax",
         "log_probs", "one_hot", "target_dist", "per_element_loss", "loss", "grad",
-        "predicted", "denominator", "torch_loss", "warnings",
+        "predicted", "denominator", "torch_loss", "warnings", "warning_codes",
     )  # fmt: skip
     assert set(Stages.__dataclass_fields__) == set(STAGES)
 

@@ -18,7 +18,7 @@ TUTORIAL = [-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6]
 STAGES = [
     "logits", "max_logit", "shifted", "exp", "sum_exp", "log_sum_exp", "softmax", "log_probs",
     "one_hot", "target_dist", "per_element_loss", "loss", "grad", "predicted", "denominator",
-    "torch_loss", "warnings",
+    "torch_loss", "warnings", "warning_codes",
 ]  # fmt: skip
 
 
@@ -428,10 +428,15 @@ def test_many_errors_are_summed_up(client: TestClient) -> None:
     extra = {f"{'k' * 100}{i}": i for i in range(12)}
     r = client.post("/loss", json={"logits": [1.0, 2.0], "target": 0, **extra})
     assert r.status_code == 422
-    detail = r.json()["detail"]
-    assert [e["type"] for e in detail] == ["extra_forbidden"] * 10 + ["more_errors"]
-    assert detail[0]["loc"] == ["body", "k" * 40 + "..."]
-    assert detail[-1]["msg"] == "2 more errors not shown"
+    body = r.json()
+    assert (
+        body["detail"] == f"{'k' * 40}...: extra inputs are not permitted (and 11 more problems)."
+    )
+    assert (body["code"], body["params"]["field"]) == ("field_unknown", "k" * 40 + "...")
+    errors = body["errors"]
+    assert [e["type"] for e in errors] == ["extra_forbidden"] * 10 + ["more_errors"]
+    assert errors[0]["loc"] == ["body", "k" * 40 + "..."]
+    assert errors[-1]["msg"] == "2 more errors not shown"
 
 
 def test_unknown_fields_are_named_shortened_and_counted(client: TestClient) -> None:

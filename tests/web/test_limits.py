@@ -125,6 +125,8 @@ def test_body_within_the_cap_is_handed_on_whole() -> None:
 def test_over_the_cap_by_header_is_413_before_reading() -> None:
     answer, inner, read = run(chunks(b"x"), content_length=CAP + 1)
     assert answer.status == 413 and f"{CAP:,}-byte limit" in answer.detail
+    assert orjson.loads(answer.body)["code"] == "body_too_large"
+    assert orjson.loads(answer.body)["params"] == {"limit": CAP}
     assert read == 0 and inner.bodies == []
     assert answer.headers[b"content-type"] == b"application/json"
     assert b"connection" not in answer.headers  # the server drains the rest; no reset
@@ -140,6 +142,7 @@ def test_header_at_the_cap_is_read() -> None:
 def test_content_length_that_is_not_a_number_is_400(value: str) -> None:
     answer, inner, read = run(chunks(b"x"), content_length=value)
     assert answer.status == 400 and answer.detail == "the Content-Length header is not a number"
+    assert orjson.loads(answer.body)["code"] == "bad_content_length"
     assert answer.headers[b"connection"] == b"close"
     assert read == 0 and inner.bodies == []
 
@@ -189,6 +192,8 @@ def test_stalled_body_is_408(monkeypatch: pytest.MonkeyPatch) -> None:
     answer, inner, _ = run(stall_after(b"{"))  # a first chunk arrives, then nothing more
     assert answer.status == 408
     assert answer.detail == "request body stalled: nothing received for 0.05 s"
+    assert orjson.loads(answer.body)["code"] == "body_stalled"
+    assert orjson.loads(answer.body)["params"] == {"seconds": 0.05}
     assert answer.headers[b"connection"] == b"close"
     assert inner.bodies == []
 
