@@ -163,6 +163,14 @@ function smoothingValid() {
   return ok;
 }
 
+/** The server refused the field: marked as the form's own check marks it, with the server's
+ * sentence in the page's language. */
+function markSmoothing(message) {
+  smoothing.setAttribute("aria-invalid", "true");
+  smoothingError.hidden = false;
+  smoothingError.textContent = message;
+}
+
 function smoothingValue() {
   const ls = Number(smoothing.value);
   return Number.isFinite(ls) ? ls : 0;
@@ -218,6 +226,7 @@ async function run(userAdded) {
     res = null;
     refusedAll(e);
     setStatus(e.message, true);
+    if (e.field === "label_smoothing") markSmoothing(e.message); // a 422 that names the field
   }
   render();
 }
