@@ -6,6 +6,7 @@ otherwise, as in PyTorch. The batch shape is the logits shape without the class 
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -122,7 +123,7 @@ def assemble(
     sm: Softmax,
     path: TargetStages,
     torch_loss: Tensor,
-    warnings: list[tuple[str, str, dict[str, Any]]],
+    warnings: Sequence[tuple[str, str, dict[str, Any]]],
 ) -> Stages:
     """The record of every stage."""
     return Stages(

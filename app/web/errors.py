@@ -4,6 +4,7 @@ values in that sentence for a client that says it in its own language (the pages
 is built here, the middleware's included (error_body)."""
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -54,7 +55,7 @@ def error_answer(
     detail: str,
     code: str,
     params: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **more: Any,
 ) -> OrjsonResponse:
     return OrjsonResponse(
