@@ -492,6 +492,7 @@ CODE_MESSAGES: dict[str, str] = {
         "Label {index} ({label}) is not a CIFAR-10 class: use a class name or an index 0-9."
     ),
     "no_images": N_("Send at least one image."),
+    "images_unusable": N_("None of the {images} images can be used; each card says why."),
     "too_many_images": N_("{images} images; at most {limit} per request."),
     "too_many_pixels": N_("The images hold {pixels} pixels together; at most {limit} per request."),
     "one_hot_too_large": N_("target: F.one_hot would make {values} values (the limit is {limit})."),

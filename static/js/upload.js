@@ -1,5 +1,5 @@
 /* The upload page: files or gallery pictures -> /predict -> per-picture results, batch loss, stages. */
-import { s, fmt, el, clear, postForm, postJSON, className, CLASSES, keepBatch } from "./common.js";
+import { s, fmt, el, clear, postForm, postJSON, className, CLASSES, keepBatch, said } from "./common.js";
 import { renderStages, updateChecks } from "./stages.js";
 import { mountWeights } from "./weights.js";
 import { compareTable, batchLoss } from "./weights-views.js";
@@ -304,7 +304,7 @@ function renderList() {
       box.focus({ preventScroll: true });
     });
     const meta = info ? info.format + " · " + info.original_size.join("×") : "";
-    const refused = it.error ? el("p", { class: "result-error", text: s("picture_refused") + " " + it.error.detail }) : null;
+    const refused = it.error ? el("p", { class: "result-error", text: s("picture_refused") + " " + said(it.error.code, it.error.params, it.error.detail) }) : null;
     list.append(el("li", { class: "result" + (k === focus && info ? " is-focus" : "") + (it.error ? " is-refused" : "") }, [
       el("p", { class: "result-name", text: (k + 1) + ". " + it.name + (meta ? " · " + meta : "") }),
       refused,
