@@ -45,9 +45,16 @@ HTTP_SENTENCES: dict[int, str] = {
 }
 
 
-def error_body(detail: str, code: str, params: dict[str, Any] | None = None, **more: Any) -> bytes:
-    """The JSON of an error answer: the one shape of every 4xx."""
-    return orjson.dumps({"detail": detail, "code": code, "params": params or {}, **more})
+def error_content(
+    detail: str, code: str, params: dict[str, Any] | None = None, **more: Any
+) -> dict[str, Any]:
+    """The one shape of every 4xx answer."""
+    return {"detail": detail, "code": code, "params": params or {}, **more}
+
+
+def error_body(detail: str, code: str, params: dict[str, Any] | None = None) -> bytes:
+    """The JSON of an error answer, for the ASGI layers that answer before the app does."""
+    return orjson.dumps(error_content(detail, code, params))
 
 
 def error_answer(
@@ -56,13 +63,8 @@ def error_answer(
     code: str,
     params: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-    **more: Any,
 ) -> OrjsonResponse:
-    return OrjsonResponse(
-        {"detail": detail, "code": code, "params": params or {}, **more},
-        status_code=status,
-        headers=headers,
-    )
+    return OrjsonResponse(error_content(detail, code, params), status_code=status, headers=headers)
 
 
 def _clean(error: Any, prefix: tuple[str, ...]) -> dict[str, Any]:
@@ -97,20 +99,25 @@ def validation_sentence(
     return sentence + ".", code, {"field": field, "reason": first["msg"], "more": more}
 
 
-async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
-    """A 422 whose detail is a sentence naming the field, with pydantic's errors (without the
-    input they echo) under `errors` for a client that wants them all."""
-    assert isinstance(exc, RequestValidationError | ValidationError)
-    prefix = ("body",) if isinstance(exc, ValidationError) else ()
-    raw = exc.errors()
+def validation_content(raw: list[Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A 422's body for pydantic's errors (ValidationError.errors()): a sentence naming the
+    field, with the errors (without the input they echo, at most MAX_ERRORS) under `errors`
+    for a client that wants them all. Any parser of a request body answers its validation
+    errors with this."""
     errors = [_clean(e, prefix) for e in raw[:MAX_ERRORS]]
     if not errors:
-        return error_answer(422, "the request is not valid.", "field_invalid", {"field": "body"})
+        return error_content("the request is not valid.", "field_invalid", {"field": "body"})
     detail, code, params = validation_sentence(errors, len(raw))
     if len(raw) > MAX_ERRORS:
         more = f"{len(raw) - MAX_ERRORS:,} more errors not shown"
         errors.append({"loc": [], "msg": more, "type": "more_errors"})
-    return error_answer(422, detail, code, params, errors=errors)
+    return error_content(detail, code, params, errors=errors)
+
+
+async def validation_error(request: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    prefix = ("body",) if isinstance(exc, ValidationError) else ()
+    return OrjsonResponse(validation_content(list(exc.errors()), prefix), status_code=422)
 
 
 async def input_error(request: Request, exc: Exception) -> OrjsonResponse:
