@@ -185,9 +185,7 @@ class StaticAssets:
             await self._error(send, 405, body, [(b"allow", b"GET, HEAD")])
             return
         if asset is None:
-            body = error_body(
-                f"no such static file: {path[:200]}", "not_found", {"path": path[:200]}
-            )
+            body = error_body("no such static file", "not_found", {"path": path[:200]})
             await self._error(send, 404, body, [])
             return
         headers = Headers(scope=scope)

@@ -7,12 +7,25 @@ export const CLASSES = data.classes;
 
 /** A page string with {name} placeholders filled in (plain text). */
 export function s(key, values) {
-  let text = data.strings[key];
-  if (text === undefined) text = key;
-  if (values) {
-    text = text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
-  }
-  return text;
+  const text = data.strings[key];
+  return fill(text === undefined ? key : text, values);
+}
+
+function fill(text, values) {
+  if (!values) return text;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+/** The page's message named by a prefix and a value the server gave (a code, a card's text),
+ * or undefined where the page has none. */
+function named(prefix, value) {
+  return Object.hasOwn(data.strings, prefix + value) ? data.strings[prefix + value] : undefined;
+}
+
+/** A training detail of the model card in the page's language where the page has it (the
+ * shipped card's), else as the card says it. */
+export function cardText(text) {
+  return (typeof text === "string" && named("card_", text)) || text;
 }
 
 /** A CIFAR-10 class name in the page's language. */
@@ -113,9 +126,8 @@ class ApiError extends Error {}
  * a code the page does not know. */
 export function said(code, params, sentence) {
   if (data.lang !== "en" && typeof code === "string") {
-    for (const key of ["code_" + code, "refused_" + code]) {
-      if (Object.hasOwn(data.strings, key)) return s(key, params || {});
-    }
+    const text = named("code_", code) ?? named("refused_", code);
+    if (text !== undefined) return fill(text, params || {});
   }
   return sentence;
 }

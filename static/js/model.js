@@ -1,6 +1,6 @@
 /* The model card: GET /model -> architecture table, headline numbers and training details;
  * the three figures come with the page. */
-import { s, el, clear, getJSON, drawFigure } from "./common.js";
+import { s, el, clear, getJSON, drawFigure, cardText } from "./common.js";
 import { mountCards } from "./weights-views.js";
 const status = document.getElementById("model-status");
 
@@ -26,12 +26,6 @@ function architecture(rows) {
       el("td", { text: Number(r.parameters || 0).toLocaleString("en-US") }),
     ]));
   }
-}
-
-/** A training detail of the card in the page's language where the page has it (the shipped
- * card's), else as the card says it. */
-function cardText(text) {
-  return typeof text === "string" && s("card_" + text) !== "card_" + text ? s("card_" + text) : text;
 }
 
 function training(m) {

@@ -71,3 +71,13 @@ def test_a_field_the_server_refuses_is_marked_and_the_views_cleared(
     page.dispatch_event("#opt-smoothing", "change")
     until(page, RESULTS + " && !document.getElementById('after-results').hidden")
     assert page.get_attribute("#opt-smoothing", "aria-invalid") == "false"
+
+
+def test_the_model_cards_training_details_are_in_chinese(open_page: Any, server: str) -> None:
+    """The shipped card's augmentation and schedule, and the training time's unit."""
+    watched = open_page()
+    page = load(watched, server, "/model", "?lang=zh-CN")
+    until(page, "document.getElementById('training').textContent.length > 0")
+    training = page.inner_text("#training")
+    assert "随机平移" in training and "余弦" in training and "分钟" in training, training
+    assert "random translation" not in training and " min" not in training
