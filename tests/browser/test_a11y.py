@@ -323,8 +323,8 @@ def test_axe_on_the_api_docs(open_page: Any, server: str, width: int) -> None:
     page.goto(server + "/docs")
     page.wait_for_selector(".opblock")
     assert axe_serious(page) == []
-    page.locator("#operations-default-classes_classes_get .opblock-summary-control").click()
-    page.locator("#operations-default-classes_classes_get .try-out__btn").click()
-    page.locator("#operations-default-classes_classes_get .execute").click()
-    page.wait_for_selector("#operations-default-classes_classes_get .live-responses-table")
+    page.locator("#operations-model-classes_classes_get .opblock-summary-control").click()
+    page.locator("#operations-model-classes_classes_get .try-out__btn").click()
+    page.locator("#operations-model-classes_classes_get .execute").click()
+    page.wait_for_selector("#operations-model-classes_classes_get .live-responses-table")
     assert axe_serious(page) == []
