@@ -36,9 +36,9 @@ def cross_entropy_stages(
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
     `wanted` names the stages the caller will read: the gradient is computed only if it names
-    "grad" (else Stages.grad is None), the warnings only if it names "warnings" (else they are
-    empty). Every other stage is on the way to the loss, or costs next to nothing, and is always
-    computed; so is torch_loss, the cross-check.
+    "grad" (else Stages.grad is None), the warnings only if it names "warnings" or
+    "warning_codes" (else both are empty). Every other stage is on the way to the loss, or costs
+    next to nothing, and is always computed; so is torch_loss, the cross-check.
 
     The stages are PyTorch's, NaN and inf included: loss as F.cross_entropy, log_sum_exp as
     torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
@@ -70,7 +70,8 @@ def cross_entropy_stages(
     else:
         path = index_targets(sm, t, w, ignore_index, reduction, cd, grad)
 
-    warnings = notes(z, sm, path, ignore_index) if "warnings" in wanted else []
+    asked = "warnings" in wanted or "warning_codes" in wanted
+    warnings = notes(z, sm, path, ignore_index) if asked else []
     return assemble(z, sm, path, torch_loss, warnings)
 
 

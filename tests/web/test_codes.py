@@ -178,6 +178,13 @@ def test_each_warning_of_loss_has_its_code(client: TestClient, code: str, body: 
     assert chinese and "{" not in chinese and not chinese.isascii()
 
 
+def test_warning_codes_alone_are_computed(client: TestClient) -> None:
+    """fields=["warning_codes"]: the engine computes the warnings for the codes too."""
+    body = {"logits": [1.0, 2.0], "target": [0.2, 0.3], "fields": ["warning_codes"]}
+    r = client.post("/loss", json=body).json()
+    assert r == {"warning_codes": [{"code": "probabilities_sum", "params": {"sum": "0.5"}}]}
+
+
 def test_ignore_index_unused_has_its_code(client: TestClient) -> None:
     r = client.post(
         "/loss", json={"logits": [1.0, 2.0], "target": [0.5, 0.5], "ignore_index": -1}
