@@ -20,7 +20,7 @@ NPZ = {"accept": "application/x-npz"}
 STAGES = [
     "logits", "max_logit", "shifted", "exp", "sum_exp", "log_sum_exp", "softmax", "log_probs",
     "one_hot", "target_dist", "per_element_loss", "loss", "grad", "predicted", "denominator",
-    "torch_loss", "warnings",
+    "torch_loss", "warnings", "warning_codes",
 ]  # fmt: skip
 
 
