@@ -1,11 +1,14 @@
 """Shared fixtures: an app with small random weights, so API tests never depend on training;
 the hypothesis profiles; a seeded torch RNG in every test."""
 
+import asyncio
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import torch
@@ -47,6 +50,16 @@ def derandomized() -> bool:
 # Not a timing test: a bound that only a hang or a runaway loop would pass, many times what the
 # work takes on a loaded two-core machine.
 HANG_GUARD_S = 10.0
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: this thread may be running another library's loop
+    (Playwright's sync API keeps one, so a browser test run earlier in the process would make a
+    plain asyncio.run fail)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ parameters, as the route did before it read its form itself, the other reads the
 PredictForm (StepForm); both answer the values they got, or the error. Every form below must get
 the same answer from both, 422s and 400s included."""
 
-import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
@@ -27,7 +26,7 @@ from app.web.forms import FormModel, read_form, simple_multipart
 from app.web.service import Init
 from bench.inprocess import scope
 from bench.payloads import Body, cifar_jpegs, multipart_body
-from tests.conftest import examples
+from tests.conftest import examples, run_async
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:
@@ -289,9 +288,9 @@ def test_a_body_cut_short_is_a_400_as_with_fastapi() -> None:
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return status, body
 
-    expected = asyncio.run(call("/fastapi/predict"))
+    expected = run_async(call("/fastapi/predict"))
     assert expected[0] == 400
-    assert asyncio.run(call("/ours/predict")) == expected
+    assert run_async(call("/ours/predict")) == expected
 
 
 # The split of small bodies (forms.simple_multipart) against Starlette's own parser ----------
@@ -305,7 +304,7 @@ def starlette_form(body: bytes, boundary: bytes) -> FormData | None:
         yield body
 
     try:
-        return asyncio.run(MultiPartParser(headers, stream()).parse())
+        return run_async(MultiPartParser(headers, stream()).parse())
     except MultiPartException:
         return None
 

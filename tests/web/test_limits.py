@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,14 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from app.web.middleware import limits
 from app.web.middleware.limits import BodySizeLimitMiddleware
-
-
-def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: this thread may be running another library's loop
-    (Playwright's sync API keeps one)."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
+from tests.conftest import run_async
 
 CAP = 100
 UPLOAD_CAP = 1000

@@ -1,6 +1,5 @@
 """Access logs: one line per request, plain or JSON, with method, path, status, bytes and ms."""
 
-import asyncio
 import json
 import logging
 import os
@@ -8,10 +7,8 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -26,15 +23,7 @@ from app.web.middleware.logs import (
 )
 from app.web.settings import Settings
 from bench.server import ROOT, free_port
-from tests.conftest import build_app
-
-
-def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: this thread may be running another library's loop
-    (Playwright's sync API keeps one)."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
+from tests.conftest import build_app, run_async
 
 PLAIN = re.compile(
     r"^\S+ \S+ INFO app\.access (?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) "
