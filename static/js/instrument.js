@@ -46,7 +46,22 @@ export function parseNumber(text, input) {
  *   picture(row): {src, preview} of a row, or null,
  *   resetRow(row): the row's logits to go back to (null: the defaults'),
  *   onRender(res, state): after each redraw (the page's own views) } */
+/** Keep the sticky readout's height free at the top of the page when the browser scrolls a
+ * focused control into view, so focus never lands under the readout (WCAG 2.4.11). CSS alone
+ * cannot: the readout's height changes with its text, the language and the width. */
+function keepFocusClearOf(readout) {
+  if (!readout || typeof ResizeObserver === "undefined") return;
+  const root = document.documentElement;
+  const update = () => {
+    const sticky = getComputedStyle(readout).position === "sticky";
+    root.style.scrollPaddingTop = sticky ? `${Math.ceil(readout.offsetHeight) + 8}px` : "";
+  };
+  new ResizeObserver(update).observe(readout);
+  update();
+}
+
 export function createInstrument(config) {
+  keepFocusClearOf($("readout"));
   let state = null;
   let edited = false; // whether the logits differ from where the page started them
   let res = null; // the mirror's stages for the state drawn last

@@ -211,6 +211,37 @@ def test_focus_ring_stands_out_on_its_card(open_page: Any, server: str, path: st
     assert seen >= 12
 
 
+UNDER_READOUT = """() => {
+  const r = document.getElementById('readout').getBoundingClientRect();
+  const f = document.activeElement;
+  if (!f || f === document.body || document.getElementById('readout').contains(f)) return null;
+  const b = f.getBoundingClientRect();
+  const stuck = r.top <= 1;  // the readout is stuck at the top of the window
+  return {tag: f.tagName, id: f.id, text: (f.textContent || '').trim().slice(0, 30),
+          covered: stuck && b.top < r.bottom - 1 && b.bottom > r.top + 1};
+}"""
+
+
+@pytest.mark.parametrize("lang", list(LANGS))
+@pytest.mark.parametrize("path", ["/sandbox", "/"])
+def test_focus_never_lands_under_the_sticky_readout(
+    open_page: Any, server: str, path: str, lang: str
+) -> None:
+    """At 390 px the loss readout sticks to the top of the window: going back through the
+    controls by keyboard (the browser scrolls each into view at the top), none may be hidden
+    under it (WCAG 2.4.11)."""
+    page = load(open_page(width=390), server, path, LANGS[lang])
+    for _ in range(80):
+        page.keyboard.press("Tab")
+    covered = []
+    for _ in range(60):
+        page.keyboard.press("Shift+Tab")
+        seen = page.evaluate(UNDER_READOUT)
+        if seen and seen["covered"]:
+            covered.append(seen)
+    assert covered == []
+
+
 # --- Text alternatives ---------------------------------------------------------------------------
 
 
