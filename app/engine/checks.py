@@ -81,16 +81,21 @@ def check_options(ignore_index: Any, reduction: Any, label_smoothing: Any) -> No
         )
 
 
-def as_logits(logits: Any) -> Tensor:
-    if not isinstance(logits, Tensor):
-        raise InputError("logits must be a tensor.", code="not_a_tensor", name="logits")
-    if logits.dtype == torch.bool or logits.is_complex():
+def real_tensor(value: Any, name: str) -> None:
+    """Refuse what is not a tensor of real numbers (bool and complex are not)."""
+    if not isinstance(value, Tensor):
+        raise InputError(f"{name} must be a tensor.", code="not_a_tensor", name=name)
+    if value.dtype == torch.bool or value.is_complex():
         raise InputError(
-            f"logits must be real numbers, not {dtype_text(logits)}.",
+            f"{name} must be real numbers, not {dtype_text(value)}.",
             code="not_real",
-            name="logits",
-            dtype=dtype_text(logits),
+            name=name,
+            dtype=dtype_text(value),
         )
+
+
+def as_logits(logits: Any) -> Tensor:
+    real_tensor(logits, "logits")
     if logits.dim() == 0:
         raise InputError(
             "logits need at least one dimension, the classes: shape (C), (N, C) or "
@@ -221,15 +226,7 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
 
 
 def as_weight(weight: Any, C: int, device: torch.device) -> Tensor:
-    if not isinstance(weight, Tensor):
-        raise InputError("weight must be a tensor.", code="not_a_tensor", name="weight")
-    if weight.dtype == torch.bool or weight.is_complex():
-        raise InputError(
-            f"weight must be real numbers, not {dtype_text(weight)}.",
-            code="not_real",
-            name="weight",
-            dtype=dtype_text(weight),
-        )
+    real_tensor(weight, "weight")
     if weight.dim() != 1 or weight.numel() != C:
         raise InputError(
             f"weight must be a list of {C} numbers, one per class; got shape "
