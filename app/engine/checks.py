@@ -94,6 +94,12 @@ def real_tensor(value: Any, name: str) -> None:
         )
 
 
+def index_shape(z: Tensor) -> torch.Size:
+    """The shape class indices take for logits z: z's without its class dimension."""
+    cd = class_dim(z)
+    return z.shape[:cd] + z.shape[cd + 1 :]
+
+
 def as_logits(logits: Any) -> Tensor:
     real_tensor(logits, "logits")
     if logits.dim() == 0:
@@ -118,8 +124,7 @@ def as_logits(logits: Any) -> Tensor:
 def as_probabilities(t: Tensor, z: Tensor, ignore_index: int) -> Tensor:
     """A logits-shaped target, as cross_entropy_loss_symint takes it: float, finite, >= 0."""
     if not t.is_floating_point():
-        cd = class_dim(z)
-        batch_shape = z.shape[:cd] + z.shape[cd + 1 :]
+        batch_shape = index_shape(z)
         raise InputError(
             f"target has the same shape as logits, {shape_text(z.shape)}, so it is read as class "
             f"probabilities, which must be floating-point numbers, not {dtype_text(t)}: write "
@@ -171,7 +176,7 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
     [0, C), or ignore_index. Also whether none of them equals ignore_index."""
     cd = class_dim(z)
     C = z.shape[cd]
-    batch_shape = z.shape[:cd] + z.shape[cd + 1 :]
+    batch_shape = index_shape(z)
     if t.shape != batch_shape:
         raise InputError(
             f"target of shape {shape_text(t.shape)} fits neither class indices (shape "
