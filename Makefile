@@ -10,6 +10,8 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
 EPOCHS ?= 160
+# Both cores of the 2-core development machine: 5.4 s an epoch idle, against 7.4 s on one thread.
+THREADS ?= 2
 WEIGHTS ?= app/weights/cifar_net.pth
 
 BIN := $(VENV)/bin
@@ -63,7 +65,7 @@ browser-deps:
 	  else echo "chromium not found: the browser tests will be skipped (apt-get install chromium)"; fi; }
 
 train: $(VENV)/.installed
-	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --seed 0 --threads 1 --out $(WEIGHTS)
+	$(BIN)/python -m app.train --data $(DATA) --epochs $(EPOCHS) --seed 0 --threads $(THREADS) --out $(WEIGHTS)
 
 # The CIFAR-10 subsets shipped in app/training/subsets (the only use of $(DATA) outside training).
 subsets: $(VENV)/.installed

@@ -249,6 +249,7 @@ def train(
             f"lr {history['lr'][-1]:.4g}  {time.perf_counter() - started:.0f}s"
         )
     net.eval()
+    train_time = time.perf_counter() - started
     per_class = confusion.diag().double() / confusion.sum(1).clamp(min=1).double()
     metrics: dict[str, Any] = {
         "test_accuracy": round(accuracy(confusion), 5),
@@ -268,7 +269,8 @@ def train(
         "config": asdict(config),
         "train_images": count,
         "test_images": len(data.test_labels),
-        "train_time_s": round(time.perf_counter() - started, 2),
+        "train_time_s": round(train_time, 2),
+        "seconds_per_epoch": round(train_time / max(config.epochs, 1), 2),  # machines differ
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
