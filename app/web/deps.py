@@ -23,5 +23,11 @@ async def get_classifier(request: Request) -> Classifier:
     return classifier
 
 
+def state(request: Request) -> tuple[Settings, Classifier]:
+    """The settings and the Net, for a route that takes the request alone (see LeanRoute in
+    app.web.api): the same values as the two dependencies, without FastAPI solving them."""
+    return request.app.state.settings, request.app.state.classifier
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

@@ -217,7 +217,7 @@ every batch loss since the previous progress event, `seconds`); `epoch` after ea
 async def live(
     request: Request, settings: SettingsDep, classifier: ClassifierDep, load: DataSourceDep
 ) -> LiveResponse:
-    # Read and size-capped by BodySizeLimitMiddleware; bad options get their 4xx even while busy.
+    # Read and size-capped by the middleware (edge.py); bad options get their 4xx even while busy.
     options = LiveRequest.parse(await request.body()).options()
     running: Job | None = getattr(request.app.state, "live_job", None)
     if running is not None and running.active:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -446,3 +447,19 @@ def test_unknown_fields_are_named_shortened_and_counted(client: TestClient) -> N
     x = "'" + "x" * 17 + "..." + "x" * 18 + "'"  # reprlib's middle elision at 40 characters
     named = f"unknown fields {x}, 'f0', 'f1', 'f2', 'f3' and 2 more;"
     assert r.json()["detail"].startswith(named)
+
+
+def test_only_routes_that_take_the_request_alone_skip_fastapis_handler() -> None:
+    """LeanRoute answers /loss, /predict and /step with the endpoint itself; a route with
+    parameters or dependencies keeps FastAPI's handler, which solves them."""
+    from app.web import api
+
+    lean = {
+        route.path
+        for route in api.router.routes
+        if isinstance(route, APIRoute) and route.get_route_handler() is route.endpoint
+    }
+    assert lean == {"/loss", "/predict", "/step"}
+    assert not api.takes_the_request_alone(api.health)  # a dependency
+    assert not api.takes_the_request_alone(api.evaluate)  # a file part and dependencies
+    assert not api.takes_the_request_alone(api.classes)  # a plain function answering a dict

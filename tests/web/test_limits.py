@@ -1,4 +1,4 @@
-"""BodySizeLimitMiddleware on its own, driven with raw ASGI messages."""
+"""The body cap of the one middleware layer (EdgeMiddleware), driven with raw ASGI messages."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -10,7 +10,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from app.web.middleware import limits
-from app.web.middleware.limits import BodySizeLimitMiddleware
+from app.web.middleware.edge import EdgeMiddleware
 from tests.conftest import run_async
 
 CAP = 100
@@ -83,7 +83,7 @@ def run(
 ) -> tuple[Answer, Echo, int]:
     """Drive the middleware; returns the answer, the inner app and how many messages were read."""
     inner = inner or Echo()
-    middleware = BodySizeLimitMiddleware(inner, limits={"/predict": UPLOAD_CAP}, default=CAP)
+    middleware = EdgeMiddleware(inner, limits={"/predict": UPLOAD_CAP}, default=CAP)
     queue = list(messages) if not callable(messages) else []
     read = 0
 
@@ -227,7 +227,7 @@ def test_chunks_are_handed_on_as_they_came_with_the_loop_free_between_them() -> 
     async def main() -> Answer:
         nonlocal ticks
         inner = Counting()
-        middleware = BodySizeLimitMiddleware(inner, limits={}, default=CAP)
+        middleware = EdgeMiddleware(inner, limits={}, default=CAP)
         queue = chunks(b"a" * 10, b"b" * 10, b"", b"c" * 10)
         sent: list[Message] = []
 
@@ -287,7 +287,7 @@ def test_other_scopes_pass_through_with_their_own_receive_and_send() -> None:
         got.append(await receive())
         await send({"type": "lifespan.startup.complete"})
 
-    middleware = BodySizeLimitMiddleware(inner, limits={}, default=CAP)
+    middleware = EdgeMiddleware(inner, limits={}, default=CAP)
     sent: list[Message] = []
 
     async def receive() -> Message:

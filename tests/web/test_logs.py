@@ -9,16 +9,18 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.web.middleware.edge import EdgeMiddleware
 from app.web.middleware.logs import (
     PATH_SAFE,
-    AccessLogMiddleware,
     JsonFormatter,
+    flush_access_log,
     loggable_path,
 )
 from app.web.settings import Settings
@@ -132,8 +134,10 @@ def test_a_request_left_unanswered_is_499() -> None:
     access = logging.getLogger("app.access")
     access.addHandler(handler)
     try:
-        scope = {"type": "http", "method": "POST", "path": "/predict", "client": ("1.2.3.4", 5)}
-        run_async(AccessLogMiddleware(leaves)(scope, receive, send))
+        scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/predict"}
+        scope |= {"headers": [], "client": ("1.2.3.4", 5)}
+        run_async(EdgeMiddleware(leaves, limits={}, default=1000)(scope, receive, send))
+        flush_access_log()
     finally:
         access.removeHandler(handler)
     (record,) = handler.records
@@ -180,3 +184,26 @@ def test_python_m_app_logs_every_line_as_json_with_app_log_json(tmp_path: Path) 
     loggers = {entry["logger"] for entry in entries}
     assert {"uvicorn.error", "app", "app.access"} <= loggers, lines
     assert any("Uvicorn running on" in entry["message"] for entry in entries), lines
+
+
+def test_a_line_is_written_soon_after_its_request_with_its_time(settings: Settings) -> None:
+    """Access lines are logged in batches: a line comes out FLUSH_S after its request while the
+    app keeps running (not only when it stops), stamped with the time its request ended."""
+    handler = Records()
+    access = logging.getLogger("app.access")
+    with TestClient(build_app(settings)) as client:
+        access.addHandler(handler)
+        try:
+            before = time.time()
+            assert client.get("/health").status_code == 200
+            after = time.time()
+            deadline = time.monotonic() + 10  # a hang guard; it takes FLUSH_S
+            while not handler.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+            written = time.time()
+        finally:
+            access.removeHandler(handler)
+    (record,) = handler.records
+    assert record.getMessage().startswith("GET /health 200 ")
+    assert before <= record.created <= after < written
+    assert record.msecs == int((record.created % 1) * 1000)

@@ -68,10 +68,15 @@ class GzipMiddleware(GZipMiddleware):
             exclude_content_types=EXCLUDED,
         )
 
+    def responder(self, accept_encoding: str | None) -> ASGIApp:
+        """The app wrapped for one request: gzip if its Accept-Encoding allows it, else as is
+        (Starlette's identity responder, which only adds Vary: Accept-Encoding)."""
+        kind = _Responder if accepts_gzip(accept_encoding) else _Identity
+        return kind(self.app, self.minimum_size, self.exclude_content_types)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        gzip = accepts_gzip(Headers(scope=scope).get("accept-encoding"))
-        kind = _Responder if gzip else _Identity
-        await kind(self.app, self.minimum_size, self.exclude_content_types)(scope, receive, send)
+        responder = self.responder(Headers(scope=scope).get("accept-encoding"))
+        await responder(scope, receive, send)

@@ -1,9 +1,10 @@
-"""A cap on request bodies: 413 before the app sees a byte too many, 408 for a body that stalls."""
+"""A cap on request bodies: 413 before the app sees a byte too many, 408 for a body that stalls.
+(Run by the one middleware layer, app.web.middleware.edge.)"""
 
 import asyncio
 from collections import deque
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Send
 
 from app.web.errors import error_body
 
@@ -34,79 +35,76 @@ async def _reply(
     await send({"type": "http.response.body", "body": body})
 
 
-class BodySizeLimitMiddleware:
-    """Reads the whole body (it is read whole anyway) and hands it on only if it is within the cap,
-    chunk by chunk as it came, letting other requests run between chunks: the app parses each
-    chunk as it gets it, so that no body, however big, is parsed in one go on the event loop.
+async def refuse_declared(send: Send, declared: bytes | None, cap: int) -> bool:
+    """Answer 400 for a Content-Length that is not a number and 413 for one over the cap, before
+    a byte of the body is read; whether it answered."""
+    if declared is None:
+        return False
+    if not declared.isdigit():
+        detail = "the Content-Length header is not a number"
+        await _reply(send, 400, detail, "bad_content_length", {}, close=True)
+        return True
+    if int(declared) > cap:
+        await _reply(send, 413, _too_large(cap), "body_too_large", {"limit": cap})
+        return True
+    return False
 
-    `limits` maps a path to its cap; other paths get `default`. A body cut short by a disconnect
-    is never handed on: the app would compute an answer from part of it, for no one.
-    """
 
-    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int) -> None:
-        self.app = app
-        self.limits = limits
-        self.default = default
+def _too_large(cap: int) -> str:
+    return f"request body is larger than the {cap:,}-byte limit"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cap = self.limits.get(scope["path"], self.default)
-        too_large = f"request body is larger than the {cap:,}-byte limit"
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                detail = "the Content-Length header is not a number"
-                await _reply(send, 400, detail, "bad_content_length", {}, close=True)
-                return
-            if int(declared) > cap:
-                await _reply(send, 413, too_large, "body_too_large", {"limit": cap})
-                return
-        try:
-            chunks = await self._read(receive, cap)
-        except TimeoutError:
-            detail = f"request body stalled: nothing received for {BODY_STALL_S:g} s"
-            await _reply(send, 408, detail, "body_stalled", {"seconds": BODY_STALL_S}, close=True)
-            return
-        except _ClientGone:
-            return
-        if chunks is None:
-            await _reply(send, 413, too_large, "body_too_large", {"limit": cap})
-            return
 
-        first = True
+async def capped_body(receive: Receive, send: Send, cap: int) -> Receive | None:
+    """Read the whole body (it is read whole anyway) and hand it on only if it is within the
+    cap: a receive() that replays it chunk by chunk as it came, letting other requests run
+    between chunks, so that the app parses each chunk as it gets it and no body, however big,
+    is parsed in one go on the event loop. None when it answered instead: 413 over the cap,
+    408 for a body that stalled. A body cut short by a disconnect is never handed on (None,
+    nothing sent): the app would compute an answer from part of it, for no one."""
+    try:
+        chunks = await _read(receive, cap)
+    except TimeoutError:
+        detail = f"request body stalled: nothing received for {BODY_STALL_S:g} s"
+        await _reply(send, 408, detail, "body_stalled", {"seconds": BODY_STALL_S}, close=True)
+        return None
+    except _ClientGone:
+        return None
+    if chunks is None:
+        await _reply(send, 413, _too_large(cap), "body_too_large", {"limit": cap})
+        return None
 
-        async def replay() -> Message:
-            nonlocal first
-            if not chunks:
-                return await receive()
-            if not first:
-                await asyncio.sleep(0)  # let the loop serve others before the next chunk
-            first = False
-            chunk = chunks.popleft()  # handed on and let go: the app keeps what it needs
-            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+    first = True
 
-        await self.app(scope, replay, send)
+    async def replay() -> Message:
+        nonlocal first
+        if not chunks:
+            return await receive()
+        if not first:
+            await asyncio.sleep(0)  # let the loop serve others before the next chunk
+        first = False
+        chunk = chunks.popleft()  # handed on and let go: the app keeps what it needs
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
 
-    @staticmethod
-    async def _read(receive: Receive, cap: int) -> deque[bytes] | None:
-        """The whole body as the chunks it came in (at least one), or None as soon as it is over
-        the cap. TimeoutError when no chunk comes for BODY_STALL_S."""
-        chunks: deque[bytes] = deque()
-        size = 0
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(BODY_STALL_S) as stall:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise _ClientGone
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > cap:
-                    return None
-                if chunk or not chunks:
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return chunks
-                stall.reschedule(loop.time() + BODY_STALL_S)  # the wait for the next chunk
+    return replay
+
+
+async def _read(receive: Receive, cap: int) -> deque[bytes] | None:
+    """The whole body as the chunks it came in (at least one), or None as soon as it is over
+    the cap. TimeoutError when no chunk comes for BODY_STALL_S."""
+    chunks: deque[bytes] = deque()
+    size = 0
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(BODY_STALL_S) as stall:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return None
+            if chunk or not chunks:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks
+            stall.reschedule(loop.time() + BODY_STALL_S)  # the wait for the next chunk

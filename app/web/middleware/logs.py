@@ -1,5 +1,6 @@
 """Structured access logs: one line per request, plain or JSON (APP_LOG_JSON=1)."""
 
+import asyncio
 import logging
 import re
 import sys
@@ -8,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 access = logging.getLogger("app.access")
 
@@ -75,52 +76,50 @@ def loggable_path(path: str) -> str:
     return path if _SAFE_PATH.fullmatch(path) else quote(path, safe=PATH_SAFE)
 
 
-class AccessLogMiddleware:
-    """One line per request: method, path, status, bytes of body sent and milliseconds taken.
+# Access lines are logged in batches. Logging one line (making its record, passing it to the
+# handler, formatting and writing it) took 28 us of a small /loss request's CPU time, measured
+# inside the request where the caches are cold (8 us in a loop); a request now only keeps its
+# fields, and logging's records are made and handled for a whole batch at once: FLUSH_S after the
+# first line of the batch, when BATCH lines are waiting, and when the app stops. A line keeps
+# the time its request ended.
+FLUSH_S = 0.25
+BATCH = 256
+MESSAGE = "%s %s %s %sB %.1fms"
+_waiting: list[tuple[float, dict[str, Any]]] = []  # (time.time() at the end, fields)
 
-    The status is 500 when the app raised (the error handler answers 500) and 499 when it
-    answered nothing because the client went away.
-    """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        size = 0
-        started = False
-
-        async def send_and_count(message: Message) -> None:
-            nonlocal status, size, started
-            if message["type"] == "http.response.start":
-                status, started = message["status"], True
-            elif message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
-            await send(message)
-
+def log_access(scope: Scope, status: int, size: int, start: float) -> None:
+    """Keep the request's line: method, path, status, bytes of body sent, milliseconds taken and
+    the client. Status 500 when the app raised, 499 when the client went away unanswered."""
+    if not access.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "method": scope["method"],
+        "path": loggable_path(scope["path"]),
+        "status": status,
+        "bytes": size,
+        "ms": round((time.perf_counter() - start) * 1000, 2),
+        "client": (scope.get("client") or ("-",))[0],
+    }
+    _waiting.append((time.time(), fields))
+    if len(_waiting) == 1:  # the first of a batch
         try:
-            await self.app(scope, receive, send_and_count)
-            if not started:
-                status = CLIENT_GONE
-        finally:
-            fields = {
-                "method": scope["method"],
-                "path": loggable_path(scope["path"]),
-                "status": status,
-                "bytes": size,
-                "ms": round((time.perf_counter() - start) * 1000, 2),
-                "client": (scope.get("client") or ("-",))[0],
-            }
-            access.info(
-                "%s %s %s %sB %.1fms",
-                fields["method"],
-                fields["path"],
-                status,
-                size,
-                fields["ms"],
-                extra={"fields": fields},
-            )
+            asyncio.get_running_loop().call_later(FLUSH_S, flush_access_log)
+        except RuntimeError:  # no event loop runs in this thread to flush it later: now
+            flush_access_log()
+    elif len(_waiting) >= BATCH:
+        flush_access_log()
+
+
+def flush_access_log() -> None:
+    """Log the lines kept so far, each as logging.Logger.info would have at its time."""
+    batch = _waiting[:]
+    _waiting.clear()
+    for created, fields in batch:
+        args = (fields["method"], fields["path"], fields["status"], fields["bytes"], fields["ms"])
+        record = access.makeRecord(access.name, logging.INFO, "(unknown file)", 0, MESSAGE, args,
+                                   None, extra={"fields": fields})  # fmt: skip
+        late = record.created - created  # the record's times as LogRecord sets them, then
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        record.relativeCreated -= late * 1000
+        access.handle(record)

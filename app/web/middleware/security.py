@@ -1,14 +1,14 @@
 """Security headers: a strict Content-Security-Policy on HTML answers, nosniff and friends on all.
 
-Pure ASGI (no BaseHTTPMiddleware), so streaming answers pass through untouched.
+Added by the one middleware layer (app.web.middleware.edge), which passes streaming answers
+through untouched.
 The policy allows scripts from this origin only: no inline scripts, no inline event handlers,
 no eval. Plotly writes <style> elements and style attributes, hence 'unsafe-inline' for styles
 (styles only). Pictures may be data: URLs (the 32x32 previews) or blob: URLs (uploads shown
 before they are sent).
 """
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 CSP = "; ".join(
     [
@@ -38,23 +38,21 @@ HTML_ONLY = {
 }
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+# As the raw (lower-case name, value) pairs of an ASGI message: added to the answer's own list
+# without building a Headers object for it (Starlette's MutableHeaders did that for every answer).
+_ALWAYS = [(k.lower().encode(), v.encode()) for k, v in ALWAYS.items()]
+_HTML_ONLY = [(k.lower().encode(), v.encode()) for k, v in HTML_ONLY.items()]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS.items():
-                    headers.setdefault(name, value)
-                if headers.get("content-type", "").lower().startswith("text/html"):
-                    for name, value in HTML_ONLY.items():
-                        headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def add_security_headers(start: Message) -> None:
+    """Add the headers to an http.response.start message, each unless the answer set it."""
+    raw: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
+    names = {name.lower() for name, _ in raw}
+    html = any(
+        name.lower() == b"content-type" and value.lower().startswith(b"text/html")
+        for name, value in raw
+    )
+    raw += [(name, value) for name, value in _ALWAYS if name not in names]
+    if html:
+        raw += [(name, value) for name, value in _HTML_ONLY if name not in names]
+    start["headers"] = raw
