@@ -11,11 +11,11 @@ other field the last one; an empty string or an empty file input counts as absen
 validates them in one go, so that a 422 lists the same errors, located in "body"
 (app.web.errors adds the prefix)."""
 
+import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
-from tempfile import SpooledTemporaryFile
 from typing import Any, Self, get_args, get_origin
 
 from fastapi import Request
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartParser, _user_safe_decode
+from starlette.formparsers import _user_safe_decode
 
 
 class FormModel(BaseModel):
@@ -161,11 +161,18 @@ def _plain_part(piece: bytes) -> tuple[str, str | None, list[tuple[bytes, bytes]
 _BOTH_HEADERS = [b"content-disposition", b"content-type"]
 
 
+class InMemoryFile(io.BytesIO):
+    """A file part's bytes, in memory. Starlette's parser keeps a part in a
+    SpooledTemporaryFile, which never spills here (the body cap keeps every part under its
+    max_size); this is the same bytes in a BytesIO, without the spooling (3.6 us a part, 115 us
+    for 32 pictures), and `_rolled` is how UploadFile tells a file in memory from one on disk
+    (SpooledTemporaryFile's own flag), so that reading and closing it stay on the loop."""
+
+    _rolled = False
+
+
 def _upload(data: bytes, filename: str, headers: list[tuple[bytes, bytes]]) -> UploadFile:
-    """A file part as Starlette's parser keeps it: in a SpooledTemporaryFile, at its start."""
-    # closed with the form (read_form), as Starlette's parser leaves its files
-    file = SpooledTemporaryFile(max_size=MultiPartParser.spool_max_size)  # noqa: SIM115
-    file.write(data)
-    file.seek(0)
+    """A file part as Starlette's parser keeps it: in memory, at its start (closed with the
+    form, by read_form, as Starlette's parser leaves its files)."""
     raw = Headers(raw=headers)
-    return UploadFile(file=file, size=len(data), filename=filename, headers=raw)  # type: ignore[arg-type]
+    return UploadFile(file=InMemoryFile(data), size=len(data), filename=filename, headers=raw)

@@ -315,7 +315,9 @@ def described(form: FormData) -> list[Any]:
             return value
         data = value.file.read()
         value.file.seek(0)
-        return [value.filename, value.size, value.headers.raw, value.content_type, data]
+        # _in_memory: whether UploadFile reads and closes it on the loop, not in a thread
+        in_memory = value._in_memory
+        return [value.filename, value.size, value.headers.raw, value.content_type, data, in_memory]
 
     return [(name, item(value)) for name, value in form.multi_items()]
 
