@@ -304,10 +304,13 @@ JS_MESSAGES: dict[str, str] = {
     "tr_train_images": N_("Training pictures"),
     "tr_test_images": N_("Test pictures"),
     "tr_train_time": N_("Training time"),
+    "tr_epoch_time": N_("Time per epoch"),
+    "tr_threads": N_("PyTorch threads"),
     "tr_trained_on": N_("Trained on"),
     "tr_torch": N_("PyTorch"),
     "tr_seed": N_("Random seed"),
     "tr_minutes": N_("{n} min"),
+    "tr_seconds": N_("{n} s"),
     # /train, the training step
     "tp_picture": N_("Picture"),
     "tp_guess": N_("The network's guess: set the true class."),

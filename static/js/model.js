@@ -39,7 +39,9 @@ function training(m) {
     [s("tr_train_images"), m.train_images],
     [s("tr_test_images"), m.test_images],
     [s("tr_train_time"), typeof m.train_time_s === "number" ? s("tr_minutes", { n: (m.train_time_s / 60).toFixed(1) }) : null],
+    [s("tr_epoch_time"), typeof m.seconds_per_epoch === "number" ? s("tr_seconds", { n: m.seconds_per_epoch.toFixed(1) }) : null],
     [s("tr_trained_on"), m.device],
+    [s("tr_threads"), m.torch_threads],
     [s("tr_torch"), m.torch_version],
     [s("tr_seed"), m.seed],
   ].filter((f) => f[1] !== undefined && f[1] !== null && typeof f[1] !== "object");

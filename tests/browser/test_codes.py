@@ -1,12 +1,16 @@
 """The server's errors and warnings on the Chinese pages, by their codes (issue 12, item 14), and a
 field the server refused marked on the form with the stale views cleared (item 9)."""
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.test_browser import CJK, load, until
 from tests.browser.test_defects import RESULTS, run_gallery_picture
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 
@@ -81,3 +85,7 @@ def test_the_model_cards_training_details_are_in_chinese(open_page: Any, server:
     training = page.inner_text("#training")
     assert "随机平移" in training and "余弦" in training and "分钟" in training, training
     assert "random translation" not in training and " min" not in training
+    # the time per epoch and the threads it was measured on, from the metrics beside the weights
+    metrics = json.loads((ROOT / "app" / "weights" / "cifar_net.json").read_text())
+    assert f"每轮用时\n{metrics['seconds_per_epoch']:.1f} 秒" in training, training
+    assert f"PyTorch 线程数\n{metrics['torch_threads']}" in training, training
