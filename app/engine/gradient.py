@@ -50,17 +50,18 @@ def when_mean_divides_by_zero(grad: Tensor, softmax: Tensor, counted: Tensor, cd
 
 def every_position_grad(
     softmax: Tensor,
-    one_hot: Tensor,
+    one_hot: Tensor | None,
     idx: Tensor,
     w_t: Tensor | None,
     denominator: Tensor,
     reduction: Reduction,
     cd: int,
 ) -> Tensor:
-    """index_grad when no position is ignored (w_t None: no weights)."""
+    """index_grad when no position is ignored (w_t None: no weights, and one_hot is needed)."""
     if w_t is not None:
         ws = w_t * denominator.reciprocal() if reduction == "mean" else w_t
         return index_grad(softmax, idx, ws, cd)
+    assert one_hot is not None, "every_position_counts computes one_hot for the gradient"
     if reduction != "mean":
         return softmax - one_hot
     # 1/n in Python is the float64 that denominator.reciprocal() gives (inf for n = 0);

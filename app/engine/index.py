@@ -20,7 +20,7 @@ from app.engine.gradient import (
     scale_for,
     when_mean_divides_by_zero,
 )
-from app.engine.stages import Reduction, Softmax, TargetStages, reduce
+from app.engine.stages import Reduction, Softmax, TargetStages, reduce, wants
 
 
 @dataclass(slots=True)
@@ -30,20 +30,26 @@ class Picked:
     counted: Tensor  # (batch) bool: target != ignore_index
     counted_f: Tensor  # (batch) the same as 1.0 / 0.0
     idx: Tensor  # (batch with the class dim kept as 1): the target class, 0 where ignored
-    one_hot: Tensor  # (logits) 1.0 at the target class, rows of 0 where ignored
+    one_hot: Tensor | None  # (logits) 1.0 at the target class, rows of 0 where ignored; None if
+    # not asked for
     w_t: Tensor  # (batch) the weight of each position's target class, 0 where ignored
     nll: Tensor  # (batch) -w_t * log_probs[target], 0 where ignored
     denominator: Tensor  # 0-d: sum of w_t, what 'mean' divides by
 
 
-def pick(log_probs: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, cd: int) -> Picked:
+def pick(
+    log_probs: Tensor, t: Tensor, w: Tensor | None, ignore_index: int, cd: int, one_hot: bool
+) -> Picked:
+    """The picking, and the one-hot target if `one_hot`."""
     counted = t != ignore_index
     idx = t.masked_fill(~counted, 0).unsqueeze(cd)  # ignored positions: class 0, weight 0
     counted_f = counted.to(log_probs.dtype)
-    one_hot = torch.zeros_like(log_probs).scatter_(cd, idx, counted_f.unsqueeze(cd))
+    one_hots = None
+    if one_hot:
+        one_hots = torch.zeros_like(log_probs).scatter_(cd, idx, counted_f.unsqueeze(cd))
     w_t = counted_f if w is None else w[idx.squeeze(cd)] * counted_f
     nll = (-log_probs.gather(cd, idx).squeeze(cd) * w_t).masked_fill_(~counted, 0.0)
-    return Picked(counted, counted_f, idx, one_hot, w_t, nll, w_t.sum())
+    return Picked(counted, counted_f, idx, one_hots, w_t, nll, w_t.sum())
 
 
 def index_targets(
@@ -53,17 +59,18 @@ def index_targets(
     ignore_index: int,
     reduction: Reduction,
     cd: int,
-    grad: bool,
+    wanted: frozenset[str],
 ) -> TargetStages:
-    """Class indices, some of which may equal ignore_index; the gradient only if `grad`."""
-    p = pick(sm.log_probs, t, w, ignore_index, cd)
+    """Class indices, some of which may equal ignore_index; the gradient, one_hot and
+    target_dist only if `wanted` names them."""
+    p = pick(sm.log_probs, t, w, ignore_index, cd, wants(wanted, "one_hot", "target_dist"))
     divides_by_zero = reduction == "mean" and not p.denominator
     return TargetStages(
         one_hot=p.one_hot,
         target_dist=p.one_hot,
         per_element_loss=p.nll,
         loss=reduce(p.nll, p.denominator, reduction),
-        grad=picked_grad(sm, p, reduction, divides_by_zero, cd) if grad else None,
+        grad=picked_grad(sm, p, reduction, divides_by_zero, cd) if "grad" in wanted else None,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
         all_ignored=not p.counted.any(),
@@ -74,20 +81,24 @@ def picked_grad(
     sm: Softmax, p: Picked, reduction: Reduction, divides_by_zero: bool, cd: int
 ) -> Tensor:
     """The gradient of index_targets' loss."""
-    grad = index_grad(sm.softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
+    softmax = sm.softmax_for_grad()
+    grad = index_grad(softmax, p.idx, p.w_t * scale_for(p.denominator, reduction), cd)
     if divides_by_zero:
-        grad = when_mean_divides_by_zero(grad, sm.softmax, p.counted, cd)
+        grad = when_mean_divides_by_zero(grad, softmax, p.counted, cd)
     return grad
 
 
 def every_position_counts(
-    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int, grad: bool
+    sm: Softmax, t: Tensor, w: Tensor | None, reduction: Reduction, cd: int, wanted: frozenset[str]
 ) -> TargetStages:
     """Class indices none of which equals ignore_index: index_targets with every mask True,
     without the masks (the same numbers, in fewer steps; this is the common case). The
-    gradient only if `grad`."""
+    gradient, one_hot and target_dist only if `wanted` names them."""
     idx = t.unsqueeze(cd)
-    one_hot = torch.zeros_like(sm.log_probs).scatter_(cd, idx, 1.0)
+    grad = "grad" in wanted
+    one_hot = None  # (logits), for its stages and the gradient
+    if grad or wants(wanted, "one_hot", "target_dist"):
+        one_hot = torch.zeros_like(sm.log_probs).scatter_(cd, idx, 1.0)
     picked = sm.log_probs.gather(cd, idx).squeeze(cd)  # (batch) log_probs at the targets
     n = t.numel()
     if w is None:  # 'mean' divides by the number of positions
@@ -105,7 +116,9 @@ def every_position_counts(
         target_dist=one_hot,
         per_element_loss=per_element,
         loss=reduce(per_element, denominator, reduction),
-        grad=every_position_grad(sm.softmax, one_hot, idx, w_t, denominator, reduction, cd)
+        grad=every_position_grad(
+            sm.softmax_for_grad(), one_hot, idx, w_t, denominator, reduction, cd
+        )
         if grad
         else None,
         denominator=denominator,

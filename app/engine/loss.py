@@ -21,7 +21,16 @@ from app.engine.index import every_position_counts, index_targets
 from app.engine.notes import notes
 from app.engine.probability import probability_targets
 from app.engine.smoothing import smoothed_targets
-from app.engine.stages import STAGES, Reduction, Stages, assemble, class_dim, softmax_stages
+from app.engine.stages import (
+    STAGES,
+    WARNINGS,
+    Reduction,
+    Stages,
+    assemble,
+    class_dim,
+    softmax_stages,
+    wants,
+)
 
 
 def cross_entropy_stages(
@@ -35,10 +44,12 @@ def cross_entropy_stages(
 ) -> Stages:
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
-    `wanted` names the stages the caller will read: the gradient is computed only if it names
-    "grad" (else Stages.grad is None), the warnings only if it names "warnings" or
-    "warning_codes" (else both are empty). Every other stage is on the way to the loss, or costs
-    next to nothing, and is always computed; so is torch_loss, the cross-check.
+    `wanted` names the stages the caller will read; a stage off the way to them is not computed.
+    grad, softmax, log_sum_exp, one_hot and target_dist are None unless named (or needed for
+    one that is: the gradient needs softmax), the warnings empty unless "warnings" or
+    "warning_codes" is named. Every other stage is on the way to the loss, or costs next to
+    nothing, and is always computed; so is torch_loss, the cross-check. A stage computed is the
+    same, bit for bit, whatever else is asked for.
 
     The stages are PyTorch's, NaN and inf included: loss as F.cross_entropy, log_sum_exp as
     torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
@@ -58,20 +69,19 @@ def cross_entropy_stages(
     torch_loss = pytorch_loss(z, t, w, ignore_index, reduction, eps)
 
     cd = class_dim(z)
-    sm = softmax_stages(z, cd)
-    grad = "grad" in wanted
+    wanted = frozenset(wanted)
+    sm = softmax_stages(z, cd, wanted)
     # the paths of cross_entropy_loss_symint
     if x.probabilities:  # the target has the logits' shape
-        path = probability_targets(sm, t, w, reduction, eps, cd, grad)
+        path = probability_targets(sm, t, w, reduction, eps, cd, wanted)
     elif eps > 0:
-        path = smoothed_targets(sm, t, w, ignore_index, reduction, eps, cd, grad)
+        path = smoothed_targets(sm, t, w, ignore_index, reduction, eps, cd, wanted)
     elif x.all_counted:  # nll_loss_out_frame with no target equal to ignore_index
-        path = every_position_counts(sm, t, w, reduction, cd, grad)
+        path = every_position_counts(sm, t, w, reduction, cd, wanted)
     else:
-        path = index_targets(sm, t, w, ignore_index, reduction, cd, grad)
+        path = index_targets(sm, t, w, ignore_index, reduction, cd, wanted)
 
-    asked = "warnings" in wanted or "warning_codes" in wanted
-    warnings = notes(z, sm, path, ignore_index) if asked else []
+    warnings = notes(z, sm, path, ignore_index) if wants(wanted, *WARNINGS) else []
     return assemble(z, sm, path, torch_loss, warnings)
 
 

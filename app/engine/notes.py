@@ -23,6 +23,7 @@ class Note(NamedTuple):
 
 
 def notes(z: Tensor, sm: Softmax, path: TargetStages, ignore_index: int) -> list[Note]:
+    assert sm.finite is not None, "softmax_stages checks log_probs for the warnings"
     out = [] if path.target_sums is None else probability_notes(path.target_sums, ignore_index)
     # why a stage is NaN or infinite, if one is
     if not sm.finite:

@@ -19,9 +19,9 @@ def probability_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
-    grad: bool,
+    wanted: frozenset[str],
 ) -> TargetStages:
-    """The stages for probability targets; the gradient only if `grad`."""
+    """The stages for probability targets; the gradient only if `wanted` names it."""
     log_probs = sm.log_probs
     C = log_probs.shape[cd]
     target_sums = t.sum(dim=cd)  # (batch): 1 for a distribution (the notes warn if not)
@@ -40,8 +40,8 @@ def probability_targets(
         target_dist=q,
         per_element_loss=per_element,
         loss=reduce(per_element, denominator, reduction),
-        grad=probability_grad(sm.softmax, wq, target_sums, w is not None, eps, scale, cd)
-        if grad
+        grad=probability_grad(sm.softmax_for_grad(), wq, target_sums, w is not None, eps, scale, cd)
+        if "grad" in wanted
         else None,
         denominator=denominator,
         divides_by_zero=reduction == "mean" and positions == 0,

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
 from app.engine.index import Picked, pick
-from app.engine.stages import Reduction, Softmax, TargetStages
+from app.engine.stages import Reduction, Softmax, TargetStages, wants
 
 
 def smoothed_targets(
@@ -26,12 +26,13 @@ def smoothed_targets(
     reduction: Reduction,
     eps: float,
     cd: int,
-    grad: bool,
+    wanted: frozenset[str],
 ) -> TargetStages:
-    """The stages with label smoothing; the gradient only if `grad`."""
+    """The stages with label smoothing; the gradient, one_hot and target_dist only if `wanted`
+    names them."""
     log_probs = sm.log_probs
     C = log_probs.shape[cd]
-    p = pick(log_probs, t, w, ignore_index, cd)  # nll, as without smoothing
+    p = pick(log_probs, t, w, ignore_index, cd, wants(wanted, "one_hot", "target_dist"))
     # smooth: the loss against the uniform distribution, -sum_c w_c log_probs_c
     w_log_probs = log_probs.sum(dim=cd) if w is None else log_probs.movedim(cd, -1) @ w
     smooth = (-w_log_probs).masked_fill_(~p.counted, 0.0)  # (batch), 0 where ignored
@@ -42,12 +43,17 @@ def smoothed_targets(
         loss = reduce_smoothed(p.nll, smooth, p.denominator, reduction, eps, C)
 
     divides_by_zero = reduction == "mean" and not p.denominator
+    q = None  # (logits) (1 - eps) * one_hot + eps / C where counted
+    if p.one_hot is not None and "target_dist" in wanted:
+        q = p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C)
     return TargetStages(
         one_hot=p.one_hot,
-        target_dist=p.one_hot * (1 - eps) + p.counted_f.unsqueeze(cd) * (eps / C),
+        target_dist=q,
         per_element_loss=per_element,
         loss=loss,
-        grad=smoothed_path_grad(sm, p, w, reduction, eps, divides_by_zero, cd) if grad else None,
+        grad=smoothed_path_grad(sm, p, w, reduction, eps, divides_by_zero, cd)
+        if "grad" in wanted
+        else None,
         denominator=p.denominator,
         divides_by_zero=divides_by_zero,
         all_ignored=not p.counted.any(),
@@ -65,9 +71,10 @@ def smoothed_path_grad(
 ) -> Tensor:
     """The gradient of smoothed_targets' loss."""
     scale = scale_for(p.denominator, reduction)
-    grad = smoothed_grad(sm.softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
+    softmax = sm.softmax_for_grad()
+    grad = smoothed_grad(softmax, p.counted_f, p.idx, p.w_t, w, eps, scale, cd)
     if divides_by_zero:  # every counted row is NaN in autograd (when_mean_divides_by_zero)
-        grad = when_mean_divides_by_zero(grad.fill_(math.nan), sm.softmax, p.counted, cd)
+        grad = when_mean_divides_by_zero(grad.fill_(math.nan), softmax, p.counted, cd)
     return grad
 
 

@@ -26,11 +26,12 @@ class Stages:
     shifted: Tensor  # logits - max_logit, every entry <= 0
     exp: Tensor  # exp(shifted), in (0, 1]
     sum_exp: Tensor  # batch-shaped, >= 1
-    log_sum_exp: Tensor  # batch-shaped: max_logit + log(sum_exp); max_logit where it is +-inf
-    softmax: Tensor  # exp / sum_exp
+    log_sum_exp: Tensor | None  # batch-shaped: max_logit + log(sum_exp); max_logit where it is
+    # +-inf
+    softmax: Tensor | None  # exp / sum_exp
     log_probs: Tensor  # shifted - log(sum_exp), i.e. log_softmax
     one_hot: Tensor | None  # index targets: 1.0 at the target class, rows of 0 where ignored
-    target_dist: Tensor  # q, the distribution actually used (after label smoothing)
+    target_dist: Tensor | None  # q, the distribution actually used (after label smoothing)
     per_element_loss: Tensor  # batch-shaped: -sum_c w_c q_c log_probs_c, 0 where ignored
     loss: Tensor  # 0-d for 'mean' and 'sum', batch-shaped for 'none'
     grad: Tensor | None  # d loss / d logits, logits-shaped (of the sum, for 'none'); None if
@@ -43,6 +44,12 @@ class Stages:
 
 
 STAGES: tuple[str, ...] = tuple(f.name for f in fields(Stages))
+WARNINGS = ("warnings", "warning_codes")  # one computation gives both
+
+
+def wants(wanted: frozenset[str], *names: str) -> bool:
+    """Whether the caller reads any of these stages."""
+    return not wanted.isdisjoint(names)
 
 
 def class_dim(z: Tensor) -> int:
@@ -59,30 +66,40 @@ class Softmax:
     shifted: Tensor  # logits-shaped
     exp: Tensor  # logits-shaped
     sum_exp: Tensor  # batch-shaped
-    log_sum_exp: Tensor  # batch-shaped
-    softmax: Tensor  # logits-shaped
+    log_sum_exp: Tensor | None  # batch-shaped; None unless asked for (or the warnings)
+    softmax: Tensor | None  # logits-shaped; None unless asked for (or the gradient)
     log_probs: Tensor  # logits-shaped
-    finite: bool  # whether every log-probability is finite; if not, the notes look closer
+    finite: bool | None  # whether every log-probability is finite (if not, the notes look
+    # closer); None where log_sum_exp is
+
+    def softmax_for_grad(self) -> Tensor:
+        """softmax, which every gradient starts from (softmax_stages computes it for one)."""
+        assert self.softmax is not None, "softmax_stages was not asked for the gradient"
+        return self.softmax
 
 
-def softmax_stages(z: Tensor, cd: int) -> Softmax:
+def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
     """softmax and log_softmax over the class dim, shifted by the max so that exp() cannot
-    overflow. log_probs is computed as PyTorch's log_softmax kernel computes it."""
+    overflow. log_probs is computed as PyTorch's log_softmax kernel computes it. softmax only if
+    `wanted` names it or the gradient; log_sum_exp, and whether log_probs is finite, only if it
+    names log_sum_exp or the warnings."""
     max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
     shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0
     exp = shifted.exp()  # (logits), in (0, 1]
     sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
     log_sum_exp_shifted = sum_exp.log()  # (batch)
-    log_sum_exp = max_logit + log_sum_exp_shifted
-    softmax = exp / sum_exp.unsqueeze(cd)
     log_probs = shifted - log_sum_exp_shifted.unsqueeze(cd)
-    # A row with a NaN or infinite logit (or one that overflows) has a log-probability that is
-    # NaN or -inf; one reduction rules that out, and the rest looks closer only when it fails.
-    finite = not z.numel() or math.isfinite(float(log_probs.min()))
-    if not finite:
-        # where the max is +-inf (a row of -inf, or one with +inf), inf - inf makes the row NaN;
-        # torch.logsumexp shifts by 0 there instead, and gives the max itself: -inf or +inf
-        log_sum_exp = torch.where(max_logit.isinf(), max_logit, log_sum_exp)
+    softmax = exp / sum_exp.unsqueeze(cd) if wants(wanted, "softmax", "grad") else None
+    finite = log_sum_exp = None
+    if wants(wanted, "log_sum_exp", *WARNINGS):
+        # A row with a NaN or infinite logit (or one that overflows) has a log-probability that
+        # is NaN or -inf; one reduction rules that out, the rest looks closer only if it fails.
+        finite = not z.numel() or math.isfinite(float(log_probs.min()))
+        log_sum_exp = max_logit + log_sum_exp_shifted
+        if not finite:
+            # where the max is +-inf (a row of -inf, or one with +inf), inf - inf makes the row
+            # NaN; torch.logsumexp shifts by 0 there instead, and gives the max: -inf or +inf
+            log_sum_exp = torch.where(max_logit.isinf(), max_logit, log_sum_exp)
     return Softmax(
         max_logit, predicted, shifted, exp, sum_exp, log_sum_exp, softmax, log_probs, finite
     )
@@ -93,8 +110,8 @@ class TargetStages:
     """What a path computes from the log-probabilities and the target: the rest of Stages, and
     what the notes need to explain it."""
 
-    one_hot: Tensor | None  # logits-shaped; None for probability targets
-    target_dist: Tensor  # logits-shaped
+    one_hot: Tensor | None  # logits-shaped; None for probability targets, or not asked for
+    target_dist: Tensor | None  # logits-shaped; None if not asked for
     per_element_loss: Tensor  # batch-shaped
     loss: Tensor  # 0-d, or batch-shaped for 'none'
     grad: Tensor | None  # logits-shaped; None when not asked for

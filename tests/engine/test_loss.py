@@ -88,6 +88,7 @@ def check_against_pytorch(z, t, **options):
     w = options.get("weight")
     w_b = torch.ones(z.shape[cd], dtype=F64) if w is None else w
     w_b = w_b.view(-1, *([1] * (z.dim() - cd - 1)))
+    assert stages.target_dist is not None
     formula = -(w_b * stages.target_dist * stages.log_probs).sum(cd)
     rows = torch.isfinite(stages.log_probs).all(cd)
     close(stages.per_element_loss[rows], formula[rows])
@@ -290,6 +291,7 @@ def test_softmax_is_shift_invariant_and_sums_to_one(case):
     z = torch.tensor(row, dtype=F64)
     a = cross_entropy_stages(z, torch.tensor(target))
     b = cross_entropy_stages(z + 123.0, torch.tensor(target))
+    assert a.softmax is not None
     close(a.softmax.sum(), torch.tensor(1.0, dtype=F64), tol=1e-12)
     close(a.softmax, b.softmax, tol=1e-9)
     close(a.grad, b.grad, tol=1e-9)
@@ -374,7 +376,7 @@ def test_log_sum_exp_is_torch_logsumexp_on_infinite_rows():
         assert stages.log_sum_exp[:3].tolist() == [-inf, inf, inf]
         assert math.isnan(stages.log_sum_exp[3]) and math.isfinite(stages.log_sum_exp[4])
     single = cross_entropy_stages(torch.tensor([-inf, -inf], dtype=F64), torch.tensor(0))
-    assert single.log_sum_exp.item() == -inf
+    assert single.log_sum_exp is not None and single.log_sum_exp.item() == -inf
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -500,7 +502,7 @@ def test_accepted_dtypes_are_converted_to_float64_and_int64():
             stages.loss, F.cross_entropy(z.double(), t.long(), torch.tensor([1.0, 2, 3], dtype=F64))
         )
     stages = cross_entropy_stages(z.float(), torch.tensor([[0.5, 0.5, 0], [0, 0, 1]]))
-    assert stages.target_dist.dtype == F64
+    assert stages.target_dist is not None and stages.target_dist.dtype == F64
 
 
 def test_inputs_are_left_alone_and_need_no_grad():

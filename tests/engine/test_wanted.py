@@ -1,4 +1,5 @@
-"""cross_entropy_stages(..., wanted=...): the gradient and the warnings only when asked for, and
+"""cross_entropy_stages(..., wanted=...): the stages off the way to those asked for (the
+gradient, the warnings, softmax, log_sum_exp, one_hot, target_dist) only when asked for, and
 every stage asked for the same, bit for bit, as in the full computation (and PyTorch's)."""
 
 import math
@@ -57,6 +58,9 @@ def test_nothing_asked_for_still_computes_the_loss(case: str) -> None:
     z, t, options = CASES[case]
     stages = cross_entropy_stages(z, t, **options, wanted=())
     assert stages.grad is None and stages.warnings == []
+    assert stages.softmax is None and stages.log_sum_exp is None and stages.one_hot is None
+    # probability targets are the target distribution (smoothed): the loss needs it
+    assert (stages.target_dist is None) == (t.shape != z.shape)
     expected = F.cross_entropy(z, t, **options)
     assert torch.equal(stages.torch_loss.nan_to_num(), expected.nan_to_num())
     torch.testing.assert_close(stages.loss, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
