@@ -208,7 +208,7 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
     t = (t if t.dtype == torch.int64 else t.to(torch.int64)).contiguous()
     if t.numel() == 0:
         return t, True  # an empty batch: nothing to check, nothing ignored
-    lo, hi = map(int, torch.aminmax(t))
+    lo, hi = int_range(t)
     # the cheap test first; a value outside [0, C) may still be ignore_index
     bad = ((t < 0) | (t >= C)) & (t != ignore_index) if lo < 0 or hi >= C else None
     if bad is not None and bad.any():
@@ -228,6 +228,21 @@ def as_class_indices(t: Tensor, z: Tensor, ignore_index: int) -> tuple[Tensor, b
             more=more,
         )
     return t, not lo <= ignore_index <= hi
+
+
+# Up to this many values (in one dimension), Python's min and max of t.tolist() find the range
+# faster than torch.aminmax and two .item() calls: 0.7 us against 2.1 us for 8 values, about
+# the same for 48 (timeit on int64 tensors, one torch thread, the development machine)
+LISTED_VALUES = 32
+
+
+def int_range(t: Tensor) -> tuple[int, int]:
+    """The smallest and the largest value of a non-empty int64 tensor."""
+    if t.dim() == 1 and t.numel() <= LISTED_VALUES:
+        values = t.tolist()
+        return min(values), max(values)
+    lo, hi = torch.aminmax(t)
+    return int(lo), int(hi)
 
 
 def as_weight(weight: Any, C: int, device: torch.device) -> Tensor:

@@ -106,16 +106,18 @@ def divides_by_zero_note(z: Tensor, loss: Tensor, all_ignored: bool, ignore_inde
 
 def loss_overflow_note(loss: Tensor) -> Note | None:
     """Finite logits and weights, and still a loss that is not finite."""
-    params: dict[str, Any] = {}
     if loss.dim() == 0:
-        where = "" if math.isfinite(float(loss)) else f"is {non_finite_text(loss)}"
-        params["loss"] = non_finite_text(loss)
+        if math.isfinite(float(loss)):
+            return None
+        value = non_finite_text(loss)
+        where, code = f"is {value}", "loss_overflow"
+        params: dict[str, Any] = {"loss": value}
     else:
         finite = torch.isfinite(loss)
+        if bool(finite.all()):
+            return None
         count = int((~finite).sum())
-        where = "" if bool(finite.all()) else f"is not finite at {count} positions"
-        params["positions"] = count
-    if not where:
-        return None
+        where, code = f"is not finite at {count} positions", "loss_overflow_rows"
+        params = {"positions": count}
     text = f"The loss {where}: it overflows float64 (the weights or logits are too large)."
-    return Note(text, "loss_overflow" if loss.dim() == 0 else "loss_overflow_rows", params)
+    return Note(text, code, params)
