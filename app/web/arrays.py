@@ -14,6 +14,7 @@ from app.engine.text import shape_text
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NESTED = (list, tuple)
 PLAIN_NUMBERS = frozenset({int, float})  # what JSON numbers parse to: known numbers, no bool
+JUST_LISTS = frozenset({list})  # what JSON arrays parse to
 
 
 class ArrayError(InputError):
@@ -36,11 +37,12 @@ def to_tensor(
         kinds = set(map(type, level))
         if kinds <= PLAIN_NUMBERS:
             break  # these are the values (the usual case, told apart without issubclass)
-        lists = {k for k in kinds if issubclass(k, NESTED)}
-        if not lists:
-            break  # these are the values
-        if lists != kinds:
-            _mixed(level, shape, name)
+        if kinds != JUST_LISTS:  # (the usual case of lists, likewise)
+            lists = {k for k in kinds if issubclass(k, NESTED)}
+            if not lists:
+                break  # these are the values
+            if lists != kinds:
+                _mixed(level, shape, name)
         lengths = set(map(len, level))
         if len(lengths) > 1:
             _ragged(level, shape, name)
@@ -99,9 +101,9 @@ def to_tensor(
             array = np.fromiter(level, dtype=np.float64, count=len(level))
         except OverflowError:  # an integer beyond float64's range
             _too_big(level, shape, name)
-        nonfinite = ~np.isfinite(array)
-        if nonfinite.any():
-            first = int(np.flatnonzero(nonfinite)[0])
+        finite = np.isfinite(array)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
             where = f" at {_where(first, shape)}" if shape else ""
             raise ArrayError(
                 f"{name} contains a non-finite value ({array[first]}){where}",

@@ -182,10 +182,17 @@ def test_too_many_values_is_caught_before_the_values_are_read():
         ([[0.0] * 8] * 3 + [[0.0] * 7 + [math.inf]], "non-finite value (inf) at [3, 7]"),
         ([[1, -math.inf]], "non-finite value (-inf) at [0, 1]"),
         (math.inf, "logits contains a non-finite value (inf)"),
+        ([2.0, math.inf, -math.inf], "non-finite value (inf) at [1]"),
+        ([1.7e308, 1.7e308, -math.inf], "non-finite value (-inf) at [2]"),
     ],
 )
 def test_non_finite(value, message):
     rejects(value, message)
+
+
+def test_finite_values_whose_sum_overflows_are_finite():
+    values = [[1.7e308, 1.7e308], [-1.7e308, -1.7e308]]
+    assert convert(values).tolist() == values
 
 
 @pytest.mark.parametrize(
