@@ -92,3 +92,22 @@ def test_a_loss_that_overflows_at_some_positions():
         "too large)."
     ]
     assert cross_entropy_stages(z[2:], t[2:], w, reduction="none").warnings == []
+
+
+@pytest.mark.parametrize(
+    ("reduction", "where", "code", "params"),
+    [
+        ("none", "is not finite at 2 positions", "loss_overflow_rows", {"positions": 2}),
+        ("sum", "is +inf", "loss_overflow", {"loss": "+inf"}),
+        ("mean", "is NaN", "loss_overflow", {"loss": "NaN"}),
+    ],
+)
+def test_the_overflow_note_as_a_code(reduction, where, code, params):
+    z = torch.tensor([[0.0, 50.0], [0.0, 60.0], [0.0, 0.0]], dtype=F64)
+    t = torch.tensor([0, 0, 1])
+    w = torch.tensor([1e308, 1.0], dtype=F64)
+    stages = cross_entropy_stages(z, t, w, reduction=reduction)
+    same(stages.loss, F.cross_entropy(z, t, w, reduction=reduction))
+    text = f"The loss {where}: it overflows float64 (the weights or logits are too large)."
+    assert stages.warnings == [text]
+    assert stages.warning_codes == [{"code": code, "params": params}]
