@@ -84,3 +84,9 @@ def test_the_warnings_alone() -> None:
         "so the loss is NaN, as in PyTorch."
     ]
     assert math.isnan(cross_entropy_stages(z, t, wanted=["loss"]).loss.item())
+
+
+def test_one_hot_alone_leaves_the_smoothed_target_out():
+    z, t, options = CASES["smoothed"]
+    stages = cross_entropy_stages(z, t, **options, wanted=["one_hot"])
+    assert stages.one_hot is not None and stages.target_dist is None
