@@ -3,7 +3,8 @@
     python -m bench.inprocess CASE [--app app|floor] [--profile]
 
 CASE: loss8, fields8 (fields=["loss"]), loss4096, npz4096 (Accept: application/x-npz),
-fields4096, predict1 or predict32.
+fields4096, predict1, predict32 or step4 (/step: 4 JPEGs and their labels, 1 step, as bench
+runs it).
 
 Runs the request back to back through the app's full middleware stack (lifespan included) and
 prints the mean time per request; --profile prints cProfile's top functions as well.
@@ -106,6 +107,7 @@ CASES: dict[str, Callable[[], tuple[str, Body]]] = {
     "fields4096": lambda: ("/loss", loss_body(4096, fields=["loss"])),
     "predict1": lambda: ("/predict", multipart_body(cifar_jpegs(1)[0])),
     "predict32": lambda: ("/predict", multipart_body(cifar_jpegs(32)[0])),
+    "step4": lambda: ("/step", multipart_body(cifar_jpegs(32)[0][:4])),
 }
 
 
