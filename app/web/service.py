@@ -364,7 +364,7 @@ def predict(
         if not pictures:
             raise none_usable([p for p in decoded if isinstance(p, Refused)])
         labels = [options.labels[k] for k in rows]  # a refused picture's label goes with it
-        batch = to_batch(pictures)
+        batch = to_batch(pictures).contiguous()
         logits = classifier.logits(batch)  # (len(rows), 10)
         target, source = targets(labels, logits.argmax(dim=1))
         stages = cross_entropy_stages(
@@ -503,14 +503,16 @@ def step(
     """Decode the uploads (already let through by admit) and run the five lines `steps` times
     on them, from the served weights (never changed) or a fresh Net; every stage before and
     after, the gradients of the first step and the size of the updates."""
-    pictures = [decode(u) for u in uploads]
-    batch = to_batch(pictures)
-    target = torch.tensor(labels, dtype=torch.int64)
     # One torch thread whatever the batch: the steps are many small kernels, and a second
     # thread that has to wait for a busy core stalls every one of them. On the 2-core
     # development machine under load, train_steps on 64 CIFAR-10 pictures for 20 steps took
     # 0.55-0.95 s with torch.set_num_threads(1) and 7-10 s with 2.
     with torch_threads(1):
+        pictures = [decode(u) for u in uploads]
+        # Channels first in memory, as the tutorial's tensors are: training on to_batch's
+        # channels_last batch gives gradients that differ in their last bits.
+        batch = to_batch(pictures).contiguous()
+        target = torch.tensor(labels, dtype=torch.int64)
         net = fresh_net(seed, classifier.device) if init == "fresh" else classifier.net
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
         before = cross_entropy_stages(trace.outputs_before, target)

@@ -15,13 +15,12 @@ import pytest
 import torch
 from PIL import EpsImagePlugin, ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
-from app.model import images, normalize
+from app.model import Net, images, normalize
 from app.model.images import (
     ALLOWED_FORMATS,
     MAX_FILENAME_LENGTH,
     ImageError,
     Picture,
-    _scanline_order,
     _to_rgb_or_rgba,
     clean_filename,
     decode,
@@ -138,7 +137,7 @@ def test_32x32_png_passes_through_bit_exact() -> None:
     picture = load(encode(image, "PNG"))
     assert picture.pixels.dtype == torch.uint8
     assert picture.pixels.shape == (3, 32, 32)
-    assert picture.pixels.is_contiguous()
+    assert picture.pixels.permute(1, 2, 0).is_contiguous()  # rows of RGB in memory: see to_batch
     assert np.array_equal(hwc(picture), np.asarray(image))
 
 
@@ -152,7 +151,7 @@ def test_32x32_jpeg_is_what_pillow_decodes() -> None:
     picture = load(data, "cifar.jpg")
     assert picture.format == "JPEG"
     assert picture.original_size == (32, 32)
-    assert picture.pixels.is_contiguous()
+    assert picture.pixels.permute(1, 2, 0).is_contiguous()
     assert np.array_equal(hwc(picture), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
 
 
@@ -668,6 +667,88 @@ def test_the_header_read_budget_counts_reads_not_bytes(monkeypatch: pytest.Monke
     assert rejected(data).endswith("no image header found at the start of the file")
 
 
+def test_the_uncounted_jpeg_segments_are_those_pillow_reads_by_their_length() -> None:
+    pillow = {code & 0xFF for code, (_, _, read) in JpegImagePlugin.MARKER.items() if read}
+    assert pillow == images.JPEG_SEGMENTS
+
+
+def jpegs() -> dict[str, bytes]:
+    """JPEGs of many kinds, each of whose headers runs segment after segment up to its SOS."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    xmp = b"".join(
+        b"\xff\xe1" + struct.pack(">H", 2 + 60_000) + bytes([i]) * 60_000 for i in range(35)
+    )
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + 5) + b"hello"
+    plain = encode(noise((40, 30)), "JPEG", quality=90)
+    second = [solid((40, 30), BLUE)]
+    return {
+        "plain": plain,
+        "exif": encode(noise((40, 30)), "JPEG", exif=exif),
+        "progressive": encode(noise((40, 30)), "JPEG", progressive=True),
+        "cmyk": encode(solid((32, 32), (0, 255, 255, 0), "CMYK"), "JPEG"),
+        "grey": encode(noise((32, 32)).convert("L"), "JPEG"),
+        "restart markers": encode(noise((64, 64)), "JPEG", restart_marker_blocks=1),
+        "icc": encode(noise((32, 32)), "JPEG", icc_profile=bytes(200_000)),
+        "mpo": encode(solid((40, 30), RED), "MPO", save_all=True, append_images=second),
+        "35 xmp segments": plain[:2] + xmp + plain[2:],
+        "comments": plain[:2] + comment * 500 + plain[2:],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(jpegs()))
+def test_a_jpeg_is_read_uncounted_only_within_the_read_budget(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Reading a plain JPEG's header without counting the reads (they cost Python calls) is
+    safe only where the count could not run out: never where Image.open needs more."""
+    data = jpegs()[kind]
+    reads = counted_reads(data)
+    assert images._jpeg_header_within_budget(data)  # with HEADER_READS as shipped
+    monkeypatch.setattr(images, "HEADER_READS", reads - 1)
+    assert not images._jpeg_header_within_budget(data)
+    assert rejected(data).endswith("no image header found at the start of the file")
+    monkeypatch.setattr(images, "HEADER_READS", reads)
+    assert images._jpeg_header_within_budget(data)  # the bound is exact: each segment has a body
+    assert load(data).format == "JPEG"
+
+
+def test_a_plain_jpeg_is_opened_without_counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    counted: list[bytes] = []
+    real = images._ReadBudget
+
+    def spy(data: bytes, budget: int) -> io.BytesIO:
+        counted.append(data)
+        return real(data, budget)
+
+    monkeypatch.setattr(images, "_ReadBudget", spy)
+    assert load(jpegs()["exif"]).original_size == (30, 40)
+    assert counted == []
+    cut = jpegs()["plain"][:300]  # cut short in a segment: counted, and damaged
+    assert rejected(cut).endswith("the image data is damaged or incomplete")
+    assert counted == [cut]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xd8", b"\xff\xd8\xff", b"\xff\xd8\xff\xe0\x00", b"\xff\xd8\xff\xe0\x00\x01",
+     b"\xff\xd8\xff\xe0\x00\x10abc", b"\xff\xd8\xff\xff\xe0\x00\x02\xff\xda\x00\x02",
+     b"\xff\xd8\x00\xff\xda\x00\x02", b"\xff\xd8\xff\xc8\x00\x02\xff\xda\x00\x02",
+     b"\xff\xd8\xff\xd9\xff\xda\x00\x02", b"\xff\xd9\xff\xda\x00\x02",
+     b"\xff\xd8\xff\xe0\x00\x02"],
+    ids=["empty", "soi", "soi ff", "short length", "length 1", "body cut short", "fill byte",
+         "junk", "jpg marker", "eoi", "no soi", "no sos"],
+)  # fmt: skip
+def test_what_is_not_a_plain_jpeg_header_is_counted(data: bytes) -> None:
+    assert not images._jpeg_header_within_budget(data)
+
+
+def test_a_plain_header_ends_at_its_first_sos() -> None:
+    header = b"\xff\xd8\xff\xe0\x00\x04ab\xff\xda\x00\x02"
+    assert images._jpeg_header_within_budget(header)
+    assert images._jpeg_header_within_budget(header + b"\x00" * 100)  # the scan, not walked
+
+
 def test_decoding_is_not_held_to_the_header_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     data = encode(noise((600, 400)), "PNG")
     reads = counted_reads(data)
@@ -835,6 +916,21 @@ def test_to_batch() -> None:
     assert torch.equal(batch[2], normalize(pictures[2].pixels))
 
 
+@pytest.mark.parametrize("count", [1, 3, 32])
+def test_to_batch_is_channels_last_and_the_net_gives_the_same_logits(count: int) -> None:
+    """Channels last in memory, for the convolutions' speed: the Net's logits are those of the
+    same batch channels first, bit for bit."""
+    pictures = [load(encode(noise((32, 32), seed=k), "PNG")) for k in range(count)]
+    batch = to_batch(pictures)
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    plain = torch.stack([normalize(p.pixels) for p in pictures]).contiguous()
+    assert plain.is_contiguous() and torch.equal(batch, plain)
+    torch.manual_seed(count)
+    net = Net().eval()
+    with torch.inference_mode():
+        assert torch.equal(net(batch), net(plain))
+
+
 def test_to_batch_of_nothing() -> None:
     batch = to_batch([])
     assert batch.shape == (0, 3, 32, 32)
@@ -875,14 +971,20 @@ def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
     assert np.array_equal(np.asarray(preview.convert("RGB")), hwc(picture))
 
 
-def test_the_scanlines_are_each_rows_filter_byte_then_its_rgb_bytes() -> None:
-    """The gather that writes a preview's rows, against rows filled the plain way. (The order is
-    built once at import, so a test of the preview alone would not see a change to it.)"""
-    source = np.arange(1, 3 * 32 * 32 + 1).reshape(3, 32, 32)  # where each byte sits, after 0
-    rows = np.zeros((32, 97), dtype=np.int64)  # filter type 0, then R G B of each pixel
-    rows[:, 1:] = source.transpose(1, 2, 0).reshape(32, 96)
-    gathered = np.concatenate(([0], source.ravel()))[_scanline_order()]  # as _png gathers
-    assert np.array_equal(gathered, rows.ravel())
+def test_preview_reads_the_pixels_in_either_memory_layout() -> None:
+    """A decoded picture's pixels are rows of RGB in memory; a Picture made from a plain
+    (3, 32, 32) tensor has its channels first in memory: both preview the same PNG."""
+    channels_first = torch.arange(3 * 32 * 32).remainder(251).to(torch.uint8).reshape(3, 32, 32)
+    channels_last = channels_first.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+    assert channels_first.is_contiguous() and not channels_last.is_contiguous()
+    urls = {
+        preview_data_url(Picture("a.png", "PNG", (32, 32), pixels))
+        for pixels in (channels_first, channels_last)
+    }
+    assert len(urls) == 1
+    data = base64.b64decode(urls.pop().removeprefix("data:image/png;base64,"), validate=True)
+    shown = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(shown, channels_first.permute(1, 2, 0).numpy())
 
 
 def test_preview_data_url_decodes_to_the_same_pixels() -> None:

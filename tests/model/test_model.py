@@ -4,6 +4,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -186,6 +187,24 @@ def test_sha256_file(tmp_path: Path) -> None:
     path = tmp_path / "x"
     path.write_bytes(b"abc")
     assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_normalize_is_the_tutorials_transform_bit_for_bit() -> None:
+    """ToTensor (x / 255) then Normalize((0.5,) * 3, (0.5,) * 3), written out in float32 NumPy,
+    for every byte value, at every position of a batch (vector lanes and the tail alike)."""
+    values = np.arange(256, dtype=np.float32)
+    want = (values / np.float32(255) - np.float32(0.5)) / np.float32(0.5)
+    generator = torch.Generator().manual_seed(0)
+    for shape in [(256,), (8, 3, 32, 32), (1001,)]:
+        pixels = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
+        pixels.view(-1)[:256] = torch.arange(256)  # every value at least once
+        assert np.array_equal(normalize(pixels).numpy(), want[pixels.numpy()])
+
+
+def test_normalize_leaves_its_input_alone() -> None:
+    pixels = torch.full((2, 3, 32, 32), 255.0)
+    assert torch.equal(normalize(pixels), torch.ones(2, 3, 32, 32))
+    assert (pixels == 255.0).all()  # float32 already: normalised in a copy, not in place
 
 
 # The shipped weights classify 765 of the 1,000 shipped test pictures correctly (76.5%; 76.19% of

@@ -101,6 +101,31 @@ def test_step_is_the_tutorials_tutorial_loop(client, random_weights: Path, init,
     StepAnswer.model_validate(body)  # the answer is what /docs says it is
 
 
+def test_step_trains_on_a_channels_first_batch_as_the_tutorial_does(
+    client, random_weights: Path
+) -> None:
+    """/predict's batches are channels last in memory (same logits, faster convolutions), but
+    the gradients of such a batch differ from the tutorial's in their last bits: the first
+    step's gradients and every norm here are bit for bit the tutorial loop's."""
+    arrays = pictures(5, seed=6)
+    data = {"label": LABELS, "lr": "0.01", "steps": "2"}
+    body = client.post("/step", files=files(arrays), data=data).json()
+    net = TutorialNet()
+    net.load_state_dict(torch.load(random_weights, weights_only=True))
+    with service.torch_threads(1):  # as /step runs: two threads may split a sum differently
+        # channels first in memory, as the tutorial's ToTensor (a permute, then .contiguous())
+        # and DataLoader's stack make it
+        batch, labels = reference_batch(arrays).contiguous(), torch.tensor(LABEL_INDICES)
+        want = tutorial_loop(net, batch, labels, 0.01, 0.9, 2)
+    for name in ("fc3.weight", "fc3.bias"):  # float32, written as its shortest repr
+        got = torch.tensor(body["grads"][name], dtype=torch.float32)
+        assert torch.equal(got, want["grads"][name]), name
+    assert body["grad_norms"] == {n: g.double().norm().item() for n, g in want["grads"].items()}
+    assert body["update_norms"] == {n: u.double().norm().item() for n, u in want["updates"].items()}
+    after = torch.tensor(body["after"]["logits"], dtype=torch.float32)
+    assert torch.equal(after, want["after"])
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.5])
 def test_momentum_is_sgds(client, random_weights: Path, momentum: float) -> None:
     arrays = pictures(4, seed=5)
