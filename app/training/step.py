@@ -41,10 +41,18 @@ def train_steps(
     the device `net` is on. inputs: (N, 3, 32, 32) normalised; labels: (N,) class indices."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    copied = trainable_copy(net)
+    trace = _five_lines(copied, net, inputs, labels, lr=lr, momentum=momentum, steps=steps)
+    SPARES.give_back(copied)  # not on an exception: a copy in an unknown state is dropped
+    return trace
+
+
+def _five_lines(
+    net: Net, start: Net, inputs: Tensor, labels: Tensor, *, lr: float, momentum: float, steps: int
+) -> StepTrace:
+    """The five lines on `net`, a trainable copy of `start` (which does not change meanwhile)."""
     device = next(net.parameters()).device
-    net = trainable_copy(net)
     inputs, labels = inputs.to(device), labels.to(device)
-    start = {name: p.detach().clone() for name, p in net.named_parameters()}
     fc3_inputs: list[Tensor] = []  # filled by the hook on the first forward pass
     hook = net.fc3.register_forward_pre_hook(lambda _, args: fc3_inputs.append(args[0].detach()))
 
@@ -72,7 +80,8 @@ def train_steps(
     losses.append(_loss64(last_outputs, labels))  # the loss after the last step
     assert first is not None and first[1] is not None  # steps >= 1
     first_outputs, grad_outputs, grads = first
-    updates = {name: p.detach() - start[name] for name, p in net.named_parameters()}
+    before = dict(start.named_parameters())
+    updates = {name: p.detach() - before[name].detach() for name, p in net.named_parameters()}
     return StepTrace(
         losses=torch.stack(losses).cpu(),
         outputs_before=first_outputs.cpu(),
@@ -85,10 +94,58 @@ def train_steps(
 
 
 def trainable_copy(net: Net) -> Net:
-    """A copy of `net` that autograd tracks, in training mode (as the tutorial's net is)."""
+    """A copy of `net` that autograd tracks, in training mode (as the tutorial's net is): a
+    spare one (see SpareCopies) with `net`'s parameters copied in, else a deep copy."""
+    spare = SPARES.take(net)
+    if spare is not None:
+        return spare  # made here before, and kept as it was made
     copied = copy.deepcopy(net)
     copied.requires_grad_(True)
     return copied.train()
+
+
+Layout = tuple[type, tuple[tuple[torch.Size, torch.dtype, tuple[int, ...], torch.device], ...]]
+
+
+class SpareCopies:
+    """Copies of Nets that steps have finished with, kept to be loaded with the next one's
+    parameters: copy.deepcopy of a Net is some 0.4 ms of Python (0.6 ms inside a request, a
+    tenth of a /step on 4 pictures), copying its 62,006 parameters into a spare 0.02 ms.
+
+    A spare is used only for a Net of the same class whose parameters have the same shapes,
+    dtypes, strides and device, and has every parameter overwritten: it is then the copy that
+    copy.deepcopy would make (the Net has no buffers; each step makes its own optimizer).
+    At most `keep` per layout; take and give_back are safe from any thread (list.pop and
+    list.append are atomic)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._spares: dict[Layout, list[Net]] = {}
+
+    def take(self, net: Net) -> Net | None:
+        """A spare with `net`'s parameters copied in, or None when there is none."""
+        try:
+            spare = self._spares.get(_layout(net), []).pop()
+        except IndexError:
+            return None
+        with torch.no_grad():  # one call for all: ten copy_ calls cost 5 times as long
+            torch._foreach_copy_(list(spare.parameters()), list(net.parameters()))
+        return spare
+
+    def give_back(self, net: Net) -> None:
+        """Keep a copy that trainable_copy made, once its step is done."""
+        for parameter in net.parameters():
+            parameter.grad = None
+        spares = self._spares.setdefault(_layout(net), [])
+        if len(spares) < self.keep:
+            spares.append(net)
+
+
+def _layout(net: Net) -> Layout:
+    return type(net), tuple((p.shape, p.dtype, p.stride(), p.device) for p in net.parameters())
+
+
+SPARES = SpareCopies(keep=4)
 
 
 def _loss64(outputs: Tensor, labels: Tensor) -> Tensor:

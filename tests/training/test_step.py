@@ -1,6 +1,7 @@
 """The five training lines on a copy of a Net, against the tutorial's loop run here in plain
 PyTorch on the tutorial's own Net class."""
 
+import copy
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from app.model import CLASSES, Net
 from app.model.images import load_picture, to_batch
+from app.training import step
 from app.training.live import fresh_net
 from app.training.step import criterion_mistake, norms, train_steps
 from tests.training.test_train import TutorialNet
@@ -105,6 +107,58 @@ def test_the_net_handed_in_is_not_changed(gallery) -> None:
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     assert not any(p.requires_grad for p in net.parameters()) and not net.training
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_spare_copy_steps_as_a_deep_copy_does(gallery, monkeypatch) -> None:
+    """A step runs on a spare copy (one an earlier step finished with, here one that diverged to
+    inf and NaN) loaded with the next Net's parameters: bit for bit what the tutorial's loop
+    gives on a deep copy of that Net."""
+    inputs, labels = gallery
+    spares = step.SpareCopies(keep=1)
+    monkeypatch.setattr(step, "SPARES", spares)
+    train_steps(served_net(2), inputs, labels, lr=1000.0, momentum=0.9, steps=10)
+    [spare] = spares._spares[step._layout(served_net())]
+    assert not all(p.isfinite().all() for p in spare.parameters())
+    net = served_net(3)
+    trace = train_steps(net, inputs, labels, lr=0.01, momentum=0.9, steps=3)
+    assert spares._spares[step._layout(net)] == [spare]  # taken, and given back
+    want = tutorial_loop(
+        copy.deepcopy(net).requires_grad_(True).train(), inputs, labels, 0.01, 0.9, 3
+    )
+    assert torch.equal(trace.outputs_before, want["outputs"])
+    assert torch.equal(trace.grad_outputs, want["grad_logits"])
+    assert all(torch.equal(trace.grads[n], g) for n, g in want["grads"].items())
+    assert all(torch.equal(trace.updates[n], u) for n, u in want["updates"].items())
+    assert torch.equal(trace.outputs_after, want["after"])
+
+
+def test_spares_are_kept_by_layout_and_up_to_their_number(gallery, monkeypatch) -> None:
+    inputs, labels = gallery
+    spares = step.SpareCopies(keep=2)
+    monkeypatch.setattr(step, "SPARES", spares)
+    doubled = served_net().double()
+    for _ in range(3):
+        copies = [step.trainable_copy(served_net()) for _ in range(3)] + [
+            step.trainable_copy(doubled)
+        ]
+        for copied in copies:
+            spares.give_back(copied)
+    assert [len(kept) for kept in spares._spares.values()] == [2, 1]
+    assert spares.take(served_net()) is not None
+    trace = train_steps(doubled, inputs.double(), labels, lr=0.01, momentum=0.9, steps=1)
+    assert trace.grads["fc3.bias"].dtype == torch.float64  # a float64 spare, not a float32 one
+    assert all(
+        p.grad is None for kept in spares._spares.values() for n in kept for p in n.parameters()
+    )
+
+
+def test_a_step_that_raises_leaves_no_spare(gallery, monkeypatch) -> None:
+    inputs, labels = gallery
+    spares = step.SpareCopies(keep=4)
+    monkeypatch.setattr(step, "SPARES", spares)
+    with pytest.raises(RuntimeError):
+        train_steps(served_net(), inputs[:, :2], labels, lr=0.01, momentum=0.9, steps=1)
+    assert not any(spares._spares.values())
 
 
 def test_fc3_gradients_are_built_from_the_outputs_gradient_and_the_activations(gallery) -> None:
