@@ -515,6 +515,7 @@ def step(
         target = torch.tensor(labels, dtype=torch.int64)
         net = fresh_net(seed, classifier.device) if init == "fresh" else classifier.net
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
+    with torch.inference_mode(), torch_threads(1):  # what the steps did: nothing to train
         before = cross_entropy_stages(trace.outputs_before, target)
         after = cross_entropy_stages(trace.outputs_after, target)
         grad_norms, update_norms = norms(trace.grads), norms(trace.updates)
