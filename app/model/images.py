@@ -303,21 +303,12 @@ _ROW = 1 + 3 * SIZE  # a scanline: its filter type (0, none), then the RGB bytes
 
 
 def _png(pixels: torch.Tensor) -> bytes:
-    """A PNG of uint8 (3, 32, 32) RGB pixels, its image data in one stored (uncompressed)
-    deflate block. Compressing 3 KB with zlib costs some 50 us, mostly in setting up the
-    compressor, for a quarter fewer bytes; a stored block costs a checksum."""
+    """A PNG of uint8 (3, 32, 32) RGB pixels, its image data not compressed: zlib at level 0
+    writes it as stored deflate blocks, in 2 us for a 32x32 picture, where compressing
+    (level 6) takes some 50 us for a quarter fewer bytes."""
     scanlines = np.zeros((SIZE, _ROW), dtype=np.uint8)  # each row's filter type: 0
-    scanlines[:, 1:] = pixels.cpu().permute(1, 2, 0).reshape(SIZE, 3 * SIZE).numpy()
-    raw = scanlines.tobytes()
-    # zlib stream: header 0x78 0x01, a final stored block (LEN and its complement, little-
-    # endian), the bytes, then their Adler-32, big-endian
-    stream = (
-        b"\x78\x01\x01"
-        + struct.pack("<HH", len(raw), len(raw) ^ 0xFFFF)
-        + raw
-        + struct.pack(">I", zlib.adler32(raw))
-    )
-    return _PNG_START + _png_chunk(b"IDAT", stream) + _PNG_END
+    scanlines[:, 1:] = pixels.cpu().numpy().transpose(1, 2, 0).reshape(SIZE, 3 * SIZE)
+    return _PNG_START + _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 0)) + _PNG_END
 
 
 def clean_filename(filename: str) -> str:
