@@ -3,6 +3,7 @@ PyTorch on the tutorial's own Net class."""
 
 import copy
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,29 @@ def test_the_criterion_mistake_is_what_this_torch_raises() -> None:
     assert criterion_mistake(outputs[:1], labels[:1]) == (
         "AttributeError: 'CrossEntropyLoss' object has no attribute 'backward'"
     )
+
+
+def real_mistake(outputs: torch.Tensor, labels: torch.Tensor) -> str:
+    """The mistake made here, on these very tensors."""
+    try:
+        loss = nn.CrossEntropyLoss(outputs, labels)
+        loss.backward()
+    except Exception as e:  # what this torch raises, whatever it is
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 64])
+@pytest.mark.parametrize("label", [0, 3, 9])
+def test_the_criterion_mistake_is_the_same_for_any_values(count: int, label: int) -> None:
+    """Computed once per shape and dtype: the values must not matter, here on real tensors
+    (one label of 0 reads as False where it is asked for its truth value, 3 as True)."""
+    generator = torch.Generator().manual_seed(count * 10 + label)
+    for outputs in (torch.randn(count, 10, generator=generator), torch.zeros(count, 10)):
+        labels = torch.full((count,), label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the size_average deprecation notice
+            assert criterion_mistake(outputs, labels) == real_mistake(outputs, labels)
 
 
 @pytest.mark.gpu
