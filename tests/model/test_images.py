@@ -479,6 +479,49 @@ def test_no_other_plugin_is_consulted(monkeypatch: pytest.MonkeyPatch, data: byt
     assert "not a PNG, JPEG, GIF, WebP or BMP image" in rejected(data, "doc.png")
 
 
+@pytest.mark.parametrize("kind", ["plain", "exif"])
+def test_an_allowed_picture_consults_no_other_plugin_whatever_their_order(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The five formats are passed to Image.open on either path (a plain JPEG's uncounted one
+    included), so a plugin Pillow tried before them would still never be consulted."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PluginCalled
+
+    Image.init()
+    others = [f for f in Image.ID if f not in ALLOWED_FORMATS]
+    for image_format in others:
+        monkeypatch.setitem(Image.OPEN, image_format, (refuse, refuse))
+    monkeypatch.setattr(Image, "ID", [*others, *ALLOWED_FORMATS])
+    assert load(jpegs()[kind]).format == "JPEG"
+    assert load(encode(noise((8, 8)), "PNG")).format == "PNG"
+
+
+HEIF = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "params"),
+    [
+        (b"", "image_empty", {}),
+        (b"\xff\xd8\xff" + bytes(20_000), "image_no_header", {}),
+        (HEIF, "image_heic", {}),
+        (b"hello", "not_an_image", {}),
+        (one_pixel_png(before_idat=png_chunk(b"prIv", bytes(1000)))[:533], "image_damaged", {}),
+        (png_by_hand(4_000, 3_000), "image_too_large", {"limit": 10_000_000}),
+    ],
+    ids=["empty", "no header", "heic", "text", "damaged", "too large"],
+)
+def test_each_refusal_has_its_code_and_params(data: bytes, code: str, params: dict) -> None:
+    with pytest.raises(ImageError) as caught:
+        open_upload(data, "p.jpg", max_pixels=10_000_000)
+    assert caught.value.code == code
+    assert caught.value.params == {"filename": "p.jpg", **params}
+    if code == "image_heic":
+        assert str(caught.value).startswith("p.jpg: iPhone photos in HEIC format")
+
+
 def test_truncated_png() -> None:
     data = encode(noise((64, 64)), "PNG")
     assert rejected(data[: len(data) // 2]) == "x.png: the image data is damaged or incomplete"
@@ -964,7 +1007,9 @@ def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
         at += 12 + length
     assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
     assert chunks[0][1] == struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)
-    rows = np.frombuffer(zlib.decompress(chunks[1][1]), dtype=np.uint8).reshape(32, 97)
+    stored = chunks[1][1]  # zlib header, one final stored block (RFC 1951 3.2.4), Adler-32
+    assert stored[2] == 0x01 and len(stored) == 2 + 5 + 32 * 97 + 4  # not compressed: see _png
+    rows = np.frombuffer(zlib.decompress(stored), dtype=np.uint8).reshape(32, 97)
     assert np.array_equal(rows[:, 1:].reshape(32, 32, 3), hwc(picture))
     Image.open(io.BytesIO(data)).verify()  # Pillow's own checks: signature, chunk CRCs
     preview = Image.open(io.BytesIO(data))
