@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.model import CLASSES
-from app.web import service
+from app.web import api, service
 from app.web.schemas import StepAnswer
 from app.web.settings import Settings
 from tests.conftest import build_app, image_bytes
@@ -296,7 +296,9 @@ def test_too_many_pictures_is_a_4xx(client, settings) -> None:
     assert r.status_code == 422 and f"at most {settings.max_images}" in r.json()["detail"]
 
 
-def test_steps_run_off_the_event_loop(client, monkeypatch) -> None:
+def test_one_small_step_runs_on_the_event_loop_and_the_rest_off_it(client, monkeypatch) -> None:
+    """One step on at most INLINE_STEP_PICTURES small pictures is bounded work, done on the loop
+    as a small /predict is; more steps, more pictures or a weights file go to the compute lane."""
     on_loop = []
     work = service.step
 
@@ -309,8 +311,16 @@ def test_steps_run_off_the_event_loop(client, monkeypatch) -> None:
         return work(*args)
 
     monkeypatch.setattr(service, "step", spy)
-    r = client.post("/step", files=files(pictures(1)), data={"label": "cat"})  # the smallest
-    assert r.status_code == 200 and on_loop == [False]
+    most = api.INLINE_STEP_PICTURES
+    for images, data, inline in [
+        (pictures(1), {"label": "cat"}, True),
+        (pictures(most), {"label": ["cat"] * most}, True),
+        (pictures(1), {"label": "cat", "steps": "2"}, False),
+        (pictures(most + 1), {"label": ["cat"] * (most + 1)}, False),
+    ]:
+        on_loop.clear()
+        r = client.post("/step", files=files(images), data=data)
+        assert r.status_code == 200 and on_loop == [inline], (len(images), data, on_loop)
 
 
 def test_step_takes_the_upload_body_cap(settings: Settings) -> None:
