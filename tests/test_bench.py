@@ -18,6 +18,7 @@ from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk
 from bench.payloads import Picture, cifar_jpegs, loss_body, multipart_body, synthesized_jpegs
 from bench.server import Server
+from tests.conftest import run_async
 from tests.training.test_live import make_data
 from tests.web.test_live_api import build
 
@@ -258,3 +259,22 @@ def test_live_bench_parts(random_weights: Path) -> None:
     )
     assert result.ratio == pytest.approx(0.9) and result.passed
     assert "0.90x" in "\n".join(live.lines(result))
+
+
+def test_insitu_timer_counts_calls_and_keeps_results() -> None:
+    """bench.insitu's wrapper: the function's result (or exception) as it was, each call
+    counted and timed, coroutines awaited."""
+    from bench.insitu import Totals, timed
+
+    totals: Totals = {}
+    square = timed(lambda x: x * x, "square", totals)
+    assert [square(3), square(4)] == [9, 16] and totals["square"][1] == 2
+
+    async def half(x: float) -> float:
+        return x / 2
+
+    assert run_async(timed(half, "half", totals)(3.0)) == 1.5 and totals["half"][1] == 1
+    failing = timed(lambda: 1 / 0, "fails", totals)
+    with pytest.raises(ZeroDivisionError):
+        failing()
+    assert totals["fails"][1] == 1 and all(t[0] >= 0 for t in totals.values())
