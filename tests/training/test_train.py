@@ -96,6 +96,9 @@ def test_one_epoch_on_each_layout(layouts: dict[str, Path], layout: str, tmp_pat
     assert metrics["data"] == layouts[layout].name
     assert metrics["data_layout"] == layout
     assert metrics["epochs"] == 1 and metrics["seed"] == 0 and metrics["batch_size"] == 8
+    # one epoch: the seconds per epoch are the training time, which the epochs' own times sum to
+    assert metrics["seconds_per_epoch"] == metrics["train_time_s"] > 0
+    assert metrics["train_time_s"] >= sum(metrics["history"]["epoch_time_s"]) - 0.01
     assert metrics["test_images"] == 20 and metrics["train_images"] == 40
     assert len(metrics["confusion_matrix"]) == 10
     assert all(len(row) == 10 for row in metrics["confusion_matrix"])
