@@ -143,6 +143,8 @@ def test_over_the_cap_while_streaming_is_413_without_reading_the_rest() -> None:
     parts = [b"x" * 30] * 10  # 300 bytes in all, no Content-Length
     answer, inner, read = run(chunks(*parts))
     assert answer.status == 413 and "limit" in answer.detail
+    assert orjson.loads(answer.body)["code"] == "body_too_large"
+    assert orjson.loads(answer.body)["params"] == {"limit": CAP}
     assert read == 4  # stopped at the chunk that crossed 100 bytes
     assert inner.bodies == []
 

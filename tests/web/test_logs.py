@@ -21,6 +21,7 @@ from app.web.middleware.logs import (
     PATH_SAFE,
     JsonFormatter,
     flush_access_log,
+    log_access,
     loggable_path,
 )
 from app.web.settings import Settings
@@ -144,6 +145,36 @@ def test_a_request_left_unanswered_is_499() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert (line["status"], line["bytes"], line["path"]) == (499, 0, "/predict")
     assert line["client"] == "1.2.3.4"
+
+
+def test_a_kept_line_is_logged_as_logger_info_would_have_at_its_time() -> None:
+    """A line logged by a later flush carries its request's times (created, msecs,
+    relativeCreated), not the flush's, and what Logger.info sets without caller information."""
+    handler = Records()
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+    scope = {"method": "GET", "path": "/health", "client": ("1.2.3.4", 5)}
+    try:
+        before = time.time()
+        log_access(scope, 200, 12, time.perf_counter())
+        after = time.time()
+        time.sleep(0.2)  # the flush comes later; the line keeps the earlier time
+        flush_access_log()
+        now = logging.makeLogRecord({})
+    finally:
+        access.removeHandler(handler)
+    (record,) = handler.records
+    assert before <= record.created <= after <= now.created - 0.2
+    assert record.msecs == int((record.created - int(record.created)) * 1000)
+    expected = now.relativeCreated - (now.created - record.created) * 1000
+    assert record.relativeCreated == pytest.approx(expected, abs=0.01)
+    assert (record.name, record.levelname, record.pathname, record.lineno) == (
+        "app.access",
+        "INFO",
+        "(unknown file)",
+        0,
+    )
+    assert record.getMessage().startswith("GET /health 200 12B ")
 
 
 def test_logged_paths_are_one_field_of_one_line() -> None:
