@@ -13,19 +13,17 @@ from app.web.settings import Settings
 
 async def app_settings(request: Request) -> Settings:
     """The settings the app was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return state(request)[0]
 
 
 async def get_classifier(request: Request) -> Classifier:
     """The Net loaded once in the lifespan."""
-    classifier: Classifier = request.app.state.classifier
-    return classifier
+    return state(request)[1]
 
 
 def state(request: Request) -> tuple[Settings, Classifier]:
-    """The settings and the Net, for a route that takes the request alone (see LeanRoute in
-    app.web.api): the same values as the two dependencies, without FastAPI solving them."""
+    """The settings and the Net (loaded once in the lifespan): what the two dependencies give,
+    and what a route that takes the request alone reads itself (see LeanRoute in app.web.api)."""
     return request.app.state.settings, request.app.state.classifier
 
 
