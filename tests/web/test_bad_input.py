@@ -473,3 +473,25 @@ def test_parsers_have_the_published_fixes(package: str, fixed: str) -> None:
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (spec,) = [d for d in dependencies if d.split(">=")[0].strip() == package]
     assert Version(spec.split(">=")[1]) >= Version(fixed), spec
+
+
+def test_security_headers_are_added_once_and_never_over_the_answers_own() -> None:
+    """add_security_headers: an answer's own value of one of them is kept, not doubled; HTML
+    answers get the HTML-only ones too, other answers only nosniff and the referrer policy."""
+    from app.web.middleware.security import ALWAYS, HTML_ONLY, add_security_headers
+
+    own = [(b"content-type", b"Text/HTML; charset=utf-8"), (b"referrer-policy", b"same-origin")]
+    html: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": list(own)}
+    add_security_headers(html)
+    names = [name.decode() for name, _ in html["headers"]]
+    expected = {"content-type", *(k.lower() for k in (*ALWAYS, *HTML_ONLY))}
+    assert sorted(names) == sorted(expected)  # each once
+    assert dict(html["headers"])[b"referrer-policy"] == b"same-origin"
+
+    json: dict[str, Any] = {"type": "http.response.start", "status": 200}
+    json["headers"] = [(b"content-type", b"x/y")]
+    add_security_headers(json)
+    assert {name.decode() for name, _ in json["headers"]} == {
+        "content-type",
+        *(k.lower() for k in ALWAYS),
+    }
