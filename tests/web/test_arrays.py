@@ -8,7 +8,7 @@ import orjson
 import pytest
 import torch
 
-from app.web.arrays import ArrayError, to_tensor
+from app.web.arrays import PYTHON_CHECKED_VALUES, ArrayError, to_tensor
 from tests.conftest import HANG_GUARD_S
 
 CAPS = {"max_values": 1_000_000, "max_dims": 8}
@@ -184,6 +184,10 @@ def test_too_many_values_is_caught_before_the_values_are_read():
         (math.inf, "logits contains a non-finite value (inf)"),
         ([2.0, math.inf, -math.inf], "non-finite value (inf) at [1]"),
         ([1.7e308, 1.7e308, -math.inf], "non-finite value (-inf) at [2]"),
+        # past PYTHON_CHECKED_VALUES, numpy checks them
+        ([0.0] * PYTHON_CHECKED_VALUES + [math.nan], f"(nan) at [{PYTHON_CHECKED_VALUES}]"),
+        ([[0.5] * 64] * 5 + [[0.5] * 63 + [math.inf]], "non-finite value (inf) at [5, 63]"),
+        ([math.inf] + [0.0] * PYTHON_CHECKED_VALUES, "non-finite value (inf) at [0]"),
     ],
 )
 def test_non_finite(value, message):
@@ -203,6 +207,9 @@ def test_finite_values_whose_sum_overflows_are_finite():
         ([1.5, 2**70], "the integer at [1] does not fit in 64 bits"),
         ([1.5, 10**400], "the integer at [1] does not fit in 64 bits"),
         (2**64, "the integer at the top level does not fit in 64 bits"),
+        ([1.5] * PYTHON_CHECKED_VALUES + [2**70], f"integer at [{PYTHON_CHECKED_VALUES}] does not"),
+        ([1.5] * 4 + [-(2**63) - 1], "the integer at [4] does not fit in 64 bits"),
+        ([2**63] + [1.5] * PYTHON_CHECKED_VALUES, "the integer at [0] does not fit in 64 bits"),
     ],
 )
 def test_integers_beyond_int64(value, message):

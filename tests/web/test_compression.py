@@ -81,3 +81,82 @@ def test_big_answers_are_compressed_off_the_event_loop(
     assert client.post("/loss", json=big, headers={"accept-encoding": "gzip"}).status_code == 200
     assert client.get("/", headers={"accept-encoding": "gzip"}).status_code == 200
     assert compressed == [(False, 1), (True, 6)]
+
+
+def starlette_identity(start: dict[str, Any], body: dict[str, Any]) -> list[Any]:
+    """What Starlette's own IdentityResponder sends for this answer: the reference."""
+    from starlette.middleware.gzip import IdentityResponder
+
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({**start, "headers": list(start["headers"])})
+        await send(dict(body))
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    middleware = compression.GzipMiddleware(app)
+    responder = IdentityResponder(
+        app, middleware.minimum_size, exclude_content_types=compression.EXCLUDED
+    )
+    asyncio.run(responder({"type": "http"}, None, send))  # type: ignore[arg-type]
+    return sent
+
+
+def head(start: dict[str, Any]) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for name, value in start["headers"]:
+        out.setdefault(name.decode().lower(), []).append(value)
+    return out
+
+
+ANSWERS = [
+    # (status, headers, body): what the app sends; the content-length is the body's
+    (200, [(b"content-type", b"application/json")], b"x" * 27),
+    (200, [(b"content-type", b"application/json")], b"x" * 1023),
+    (200, [(b"content-type", b"application/json")], b"x" * 1024),
+    (200, [(b"content-type", b"application/json"), (b"vary", b"Accept")], b"x" * 5000),
+    (200, [(b"content-type", b"text/html"), (b"vary", b"a"), (b"vary", b"b")], b"x" * 2000),
+    (200, [(b"content-type", b"image/png")], b"x" * 5000),
+    (200, [(b"content-type", b"video/mp4")], b"x" * 5000),
+    (200, [(b"content-type", b"application/grpc+proto")], b"x" * 5000),
+    (200, [(b"content-type", b"application/x-npz")], b"x" * 5000),
+    (200, [(b"content-type", b"text/plain"), (b"content-encoding", b"br")], b"x" * 5000),
+    (206, [(b"content-type", b"text/plain")], b"x" * 5000),
+    (200, [], b"x" * 5000),
+]
+
+
+@pytest.mark.parametrize(("status", "headers", "body"), ANSWERS)
+def test_identity_answers_get_the_vary_that_starlettes_responder_gives(
+    status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """A client that takes no gzip gets, with the answer's own headers, the Vary Starlette's
+    IdentityResponder adds: to answers that a client taking gzip would get compressed."""
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    start = {"type": "http.response.start", "status": status, "headers": headers}
+    reference = starlette_identity(start, {"type": "http.response.body", "body": body})
+    ours = {**start, "headers": list(headers)}
+    compression.GzipMiddleware(None).identity_vary(ours)  # type: ignore[arg-type]
+    want, got = head(reference[0]), head(ours)
+    assert got.get("vary") == want.get("vary")
+    assert {k: v for k, v in got.items() if k != "vary"} == {
+        k: v for k, v in want.items() if k != "vary"
+    }
+
+
+def test_a_stream_of_unknown_length_gets_vary() -> None:
+    """Without a Content-Length, the size is unknown when the start message passes: Vary is
+    added (Starlette's responder would look at the first chunk; Vary is never wrong)."""
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"vary", b"Accept")]}
+    compression.GzipMiddleware(None).identity_vary(start)  # type: ignore[arg-type]
+    assert start["headers"] == [(b"vary", b"Accept, Accept-Encoding")]
+
+
+def test_the_apps_identity_answers_carry_vary(client: TestClient) -> None:
+    """Through the app: a big /loss answer to a client that takes no gzip varies by both."""
+    r = client.post("/loss", json=BIG, headers={"accept-encoding": "identity"})
+    assert r.headers["vary"] == "Accept, Accept-Encoding"
+    small = client.post("/loss", json={"logits": [1.0, 2.0], "target": 1})
+    assert small.headers["vary"] == "Accept"

@@ -211,6 +211,76 @@ def test_the_stall_timeout_restarts_with_every_chunk(monkeypatch: pytest.MonkeyP
     assert inner.chunks == [[1] * 40]
 
 
+def drive(receive: Receive) -> Coroutine[Any, Any, Answer]:
+    """The middleware on one request, as a coroutine to run beside others on one loop."""
+
+    async def one() -> Answer:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await EdgeMiddleware(Echo(), limits={}, default=CAP)(scope(), receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return Answer(start["status"], dict(start["headers"]), body)
+
+    return one()
+
+
+def test_each_body_has_its_own_stall_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies read at once share the loop's one timer, each with its own deadline: two that
+    stall get 408 (the later one later), while a steady one, taking four times the timeout
+    in all, is read whole."""
+    stall_for(monkeypatch, 0.2)
+    steady = [b"x"] * 16
+
+    async def steady_receive() -> Message:
+        if not steady:  # what the app reads after the body
+            return {"type": "http.disconnect"}
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": steady.pop(), "more_body": bool(steady)}
+
+    late_stall = stall_after(b"{", every=0.1)  # one chunk after 0.1 s, then nothing
+
+    async def main() -> tuple[list[Answer], list[float]]:
+        loop = asyncio.get_running_loop()
+        ends: list[float] = []
+
+        async def timed(receive: Receive) -> Answer:
+            answer = await drive(receive)
+            ends.append(loop.time() - begun)
+            return answer
+
+        begun = loop.time()
+        answers = await asyncio.gather(
+            timed(stall_after(b"{")), timed(steady_receive), timed(late_stall)
+        )
+        return list(answers), ends
+
+    (first, kept, second), ends = run_async(main())
+    assert (first.status, kept.status, second.status) == (408, 200, 408)
+    assert kept.body == b"16"
+    assert len(ends) == 3 and ends == sorted(ends)  # the first stall, the second, the steady
+    assert ends[0] >= 0.2 and ends[1] >= 0.3
+
+
+def test_a_cancellation_from_elsewhere_is_not_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request cancelled while its body is read (the server shutting down, say) is
+    cancelled: the stall timer turns only its own cancellation into a 408."""
+    stall_for(monkeypatch, 5.0)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(drive(stall_after(b"{")))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_async(main())
+    assert all(not stalls.deadlines for stalls in limits._stalls.values())
+
+
 def test_chunks_are_handed_on_as_they_came_with_the_loop_free_between_them() -> None:
     """The app gets the body a chunk at a time, and other tasks run between two chunks: a big
     body is never handed on (and parsed) in one go."""

@@ -1,5 +1,6 @@
 """Access logs: one line per request, plain or JSON, with method, path, status, bytes and ms."""
 
+import asyncio
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.web.middleware import logs
 from app.web.middleware.edge import EdgeMiddleware
 from app.web.middleware.logs import (
     PATH_SAFE,
@@ -57,7 +59,8 @@ def serve(
     client = TestClient(app, raise_server_exceptions=False)
     answers = []
     with client:
-        capsys.readouterr()  # drop the start-up lines
+        flush_access_log()  # lines that earlier tests' apps left waiting, ended with their loops
+        capsys.readouterr()  # drop them and the start-up lines
         for response in (
             client.get("/health"),
             client.post("/loss", json={"logits": [1.0, 2.0], "target": 1}),
@@ -238,3 +241,29 @@ def test_a_line_is_written_soon_after_its_request_with_its_time(settings: Settin
     assert record.getMessage().startswith("GET /health 200 ")
     assert before <= record.created <= after < written
     assert record.msecs == int((record.created % 1) * 1000)
+
+
+def test_lines_left_by_a_loop_that_ended_go_out_with_the_next_loops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flush of a batch is due on the loop that kept its first line; if that loop ends
+    first, the batch goes out with the next loop's flush, not at BATCH lines."""
+    monkeypatch.setattr(logs, "FLUSH_S", 0.05)
+    flush_access_log()
+    handler = Records()
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+    scope = {"method": "GET", "path": "/health", "client": ("1.2.3.4", 5)}
+
+    async def one_line(path: str, wait: float) -> None:
+        log_access({**scope, "path": path}, 200, 12, time.perf_counter())
+        await asyncio.sleep(wait)
+
+    try:
+        asyncio.run(one_line("/first", 0.0))  # this loop ends before its flush
+        assert handler.records == []
+        asyncio.run(one_line("/second", 0.3))
+        paths = [record.args[1] for record in handler.records]  # type: ignore[index]
+    finally:
+        access.removeHandler(handler)
+    assert paths == ["/first", "/second"]

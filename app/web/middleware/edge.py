@@ -21,6 +21,7 @@ from app.web.middleware.compression import GzipMiddleware
 from app.web.middleware.limits import capped_body, refuse_declared
 from app.web.middleware.logs import CLIENT_GONE, log_access
 from app.web.middleware.security import add_security_headers
+from app.web.negotiation import accepts_gzip
 
 
 class EdgeMiddleware:
@@ -44,6 +45,8 @@ class EdgeMiddleware:
         async def send_out(message: Message) -> None:
             nonlocal status, size, started
             if message["type"] == "http.response.start":
+                if not gzip:
+                    self.gzip.identity_vary(message)
                 add_security_headers(message)
                 status, started = message["status"], True
             elif message["type"] == "http.response.body":
@@ -56,12 +59,14 @@ class EdgeMiddleware:
                 declared = value
             elif name == b"accept-encoding" and encoding is None:
                 encoding = value.decode("latin-1")
+        gzip = accepts_gzip(encoding)
         cap = self.limits.get(scope["path"], self.default)
         try:
             if not await refuse_declared(send_out, declared, cap):
                 body = await capped_body(receive, send_out, cap)  # None: refused, or client gone
                 if body is not None:
-                    await self.gzip.responder(encoding)(scope, body, send_out)
+                    app = self.gzip.responder() if gzip else self.app
+                    await app(scope, body, send_out)
             if not started:
                 status = CLIENT_GONE  # the client went away before anything was answered
         finally:

@@ -47,11 +47,13 @@ _HTML_ONLY = [(k.lower().encode(), v.encode()) for k, v in HTML_ONLY.items()]
 def add_security_headers(start: Message) -> None:
     """Add the headers to an http.response.start message, each unless the answer set it."""
     raw: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
-    names = {name.lower() for name, _ in raw}
-    html = any(
-        name.lower() == b"content-type" and value.lower().startswith(b"text/html")
-        for name, value in raw
-    )
+    names = set()
+    html = False
+    for name, value in raw:  # one pass, in Python: it runs on every answer
+        name = name.lower()
+        names.add(name)
+        if name == b"content-type":
+            html = value[:9].lower() == b"text/html"
     raw += [(name, value) for name, value in _ALWAYS if name not in names]
     if html:
         raw += [(name, value) for name, value in _HTML_ONLY if name not in names]
