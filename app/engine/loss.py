@@ -45,8 +45,8 @@ def cross_entropy_stages(
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
     `wanted` names the stages the caller will read; a stage off the way to them is not computed.
-    grad, softmax, log_sum_exp, one_hot and target_dist are None unless named (or needed for
-    one that is: the gradient needs softmax), the warnings empty unless "warnings" or
+    grad, softmax, log_sum_exp, one_hot, target_dist and predicted are None unless named (or
+    needed for one that is: the gradient needs softmax), the warnings empty unless "warnings" or
     "warning_codes" is named. Every other stage is on the way to the loss, or costs next to
     nothing, and is always computed; so is torch_loss, the cross-check. A stage computed is the
     same, bit for bit, whatever else is asked for.

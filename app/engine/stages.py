@@ -36,7 +36,7 @@ class Stages:
     loss: Tensor  # 0-d for 'mean' and 'sum', batch-shaped for 'none'
     grad: Tensor | None  # d loss / d logits, logits-shaped (of the sum, for 'none'); None if
     # not asked for
-    predicted: Tensor  # batch-shaped int64 argmax
+    predicted: Tensor | None  # batch-shaped int64 argmax; None if not asked for
     denominator: Tensor  # 0-d: what 'mean' divides by
     torch_loss: Tensor  # F.cross_entropy on the same input, as a cross-check
     warnings: list[str]
@@ -62,7 +62,7 @@ class Softmax:
     """softmax and log_softmax of the logits, step by step: the first stages of Stages."""
 
     max_logit: Tensor  # batch-shaped
-    predicted: Tensor  # batch-shaped int64: where the max is
+    predicted: Tensor | None  # batch-shaped int64: where the max is; None unless asked for
     shifted: Tensor  # logits-shaped
     exp: Tensor  # logits-shaped
     sum_exp: Tensor  # batch-shaped
@@ -82,8 +82,11 @@ def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
     """softmax and log_softmax over the class dim, shifted by the max so that exp() cannot
     overflow. log_probs is computed as PyTorch's log_softmax kernel computes it. softmax only if
     `wanted` names it or the gradient; log_sum_exp, and whether log_probs is finite, only if it
-    names log_sum_exp or the warnings."""
-    max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
+    names log_sum_exp or the warnings; the argmax (predicted) only if it names it."""
+    if wants(wanted, "predicted"):
+        max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
+    else:
+        max_logit, predicted = z.amax(dim=cd), None  # the same max, without looking for where
     shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0
     exp = shifted.exp()  # (logits), in (0, 1]
     sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)

@@ -371,6 +371,7 @@ def predict(
             logits, target, options.weight, -100, options.reduction, options.label_smoothing
         )
         answer = stages_to_json(stages)
+        assert stages.predicted is not None  # every stage was asked for
         described = iter(
             describe(picture, int(predicted), label, int(used))
             for picture, predicted, label, used in zip(
@@ -517,6 +518,7 @@ def step(
         trace = train_steps(net, batch, target, lr=lr, momentum=momentum, steps=steps)
     with torch.inference_mode(), torch_threads(1):  # what the steps did: nothing to train
         before = cross_entropy_stages(trace.outputs_before, target)
+        assert before.predicted is not None  # every stage was asked for
         after = cross_entropy_stages(trace.outputs_after, target)
         grad_norms, update_norms = norms(trace.grads), norms(trace.updates)
         mistake = criterion_mistake(trace.outputs_before, target)

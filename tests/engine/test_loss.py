@@ -81,7 +81,7 @@ def check_against_pytorch(z, t, **options):
     close(stages.exp, torch.exp(shifted))
     close(stages.max_logit, z.amax(cd))
     close(stages.sum_exp, torch.exp(shifted).sum(cd))
-    assert torch.equal(stages.predicted, z.argmax(cd))
+    assert stages.predicted is not None and torch.equal(stages.predicted, z.argmax(cd))
     assert stages.predicted.dtype == torch.int64
     # the stated formula for the per-position loss holds for both kinds of target (where the
     # log-probabilities are finite: elsewhere 0 * -inf or 0 * NaN differs between the paths)
@@ -226,7 +226,7 @@ def test_every_target_counted_gives_the_same_numbers_as_with_one_ignored(
 def test_tutorial_numbers():
     z = torch.tensor([-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6], dtype=F64)
     s = cross_entropy_stages(z, torch.tensor(3))
-    assert s.max_logit.item() == 2.3 and s.predicted.item() == 3
+    assert s.max_logit.item() == 2.3 and s.predicted is not None and s.predicted.item() == 3
     assert s.shifted[3].item() == 0.0 and torch.all(s.shifted <= 0)
     close(s.sum_exp, torch.exp(z - 2.3).sum())
     close(s.loss, -torch.log_softmax(z, 0)[3])

@@ -1,5 +1,6 @@
 """cross_entropy_stages(..., wanted=...): the stages off the way to those asked for (the
-gradient, the warnings, softmax, log_sum_exp, one_hot, target_dist) only when asked for, and
+gradient, the warnings, softmax, log_sum_exp, one_hot, target_dist, predicted) only when asked
+for, and
 every stage asked for the same, bit for bit, as in the full computation (and PyTorch's)."""
 
 import math
@@ -27,6 +28,14 @@ CASES: dict[str, tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = {
     "smoothed, all ignored": (Z, torch.full((5,), -100), {"label_smoothing": 0.2, "weight": W}),
     "probabilities": (Z, PROBABILITIES, {"weight": W, "label_smoothing": 0.1}),
     "one position, warnings": (torch.tensor([1e308, -1e308, 0.0], dtype=F64), torch.tensor(1), {}),
+    # the max without the argmax (amax) is max's, NaN and infinities included
+    "NaN and infinities": (
+        torch.tensor(
+            [[1.0, math.nan, 2.0], [math.inf, 0.0, -math.inf], [-math.inf] * 3], dtype=F64
+        ),
+        torch.tensor([0, 1, 2]),
+        {},
+    ),
 }
 
 
@@ -59,6 +68,7 @@ def test_nothing_asked_for_still_computes_the_loss(case: str) -> None:
     stages = cross_entropy_stages(z, t, **options, wanted=())
     assert stages.grad is None and stages.warnings == []
     assert stages.softmax is None and stages.log_sum_exp is None and stages.one_hot is None
+    assert stages.predicted is None
     # probability targets are the target distribution (smoothed): the loss needs it
     assert (stages.target_dist is None) == (t.shape != z.shape)
     expected = F.cross_entropy(z, t, **options)

@@ -4,8 +4,7 @@
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Message, Receive, Send
@@ -97,7 +96,7 @@ async def _read(receive: Receive, cap: int) -> deque[bytes] | None:
     the cap. TimeoutError when no chunk comes for BODY_STALL_S."""
     chunks: deque[bytes] = deque()
     size = 0
-    with _stall_timer() as restart:
+    with _StallTimer() as restart:
         while True:
             message = await receive()
             if message["type"] != "http.request":
@@ -156,24 +155,32 @@ _stalls: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Stalls]" = (
 )
 
 
-@contextmanager
-def _stall_timer() -> Iterator[Callable[[], None]]:
-    """A deadline BODY_STALL_S away for the running task, and a function that moves it there
-    again; TimeoutError out of the block when it passes (as `async with asyncio.timeout()`)."""
-    loop = asyncio.get_running_loop()
-    stalls = _stalls.get(loop)
-    if stalls is None:
-        stalls = _stalls[loop] = _Stalls(loop)
-    task = asyncio.current_task()
-    assert task is not None
-    task_cancelling = task.cancelling()
-    stalls.set(task)
-    try:
-        yield lambda: stalls.set(task)
-    except asyncio.CancelledError:
-        if task in stalls.expired and task.uncancel() <= task_cancelling:
-            raise TimeoutError from None
-        raise
-    finally:
-        stalls.deadlines.pop(task, None)
-        stalls.expired.discard(task)
+class _StallTimer:
+    """`with _StallTimer() as restart:` a deadline BODY_STALL_S away for the running task, and
+    a function that moves it there again; TimeoutError out of the block when it passes (as
+    `async with asyncio.timeout()`). A class, not a @contextmanager generator: this runs on
+    every request."""
+
+    __slots__ = ("cancelling", "stalls", "task")
+
+    def __enter__(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        stalls = _stalls.get(loop)
+        if stalls is None:
+            stalls = _stalls[loop] = _Stalls(loop)
+        task = asyncio.current_task()
+        assert task is not None
+        self.stalls, self.task, self.cancelling = stalls, task, task.cancelling()
+        stalls.set(task)
+        return self.restart
+
+    def restart(self) -> None:
+        self.stalls.set(self.task)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        stalls, task = self.stalls, self.task
+        stalls.deadlines.pop(task, None)  # gone already if the timer expired it
+        if task in stalls.expired:
+            stalls.expired.discard(task)
+            if kind is asyncio.CancelledError and task.uncancel() <= self.cancelling:
+                raise TimeoutError  # the timer's cancellation, and no other
