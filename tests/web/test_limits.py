@@ -388,3 +388,18 @@ def test_a_body_that_never_starts_is_408(monkeypatch: pytest.MonkeyPatch) -> Non
     stall_for(monkeypatch, 0.05)
     answer, inner, _ = run(stall_after())  # headers, then not a byte of the body
     assert answer.status == 408 and inner.bodies == []
+
+
+def test_the_stall_timers_of_closed_loops_are_let_go() -> None:
+    """Each loop has one stall timer; those of loops that have closed go when a new one comes."""
+    for _ in range(3):
+        run(chunks(b"{}"))
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+        assert all(old.is_closed() for old in limits._stalls)
+        limits._stalls_of(loop)
+        assert list(limits._stalls) == [loop]
+    finally:
+        limits._stalls.pop(loop, None)
+        loop.close()

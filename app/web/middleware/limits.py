@@ -2,7 +2,6 @@
 (Run by the one middleware layer, app.web.middleware.edge.)"""
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -121,38 +120,48 @@ async def _read(receive: Receive, cap: int) -> deque[bytes] | None:
 # into TimeoutError as asyncio.timeout does (Task.uncancel), so a cancellation from elsewhere
 # still cancels it.
 class _Stalls:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    """The deadlines of one event loop's bodies, and its one timer."""
+
+    def __init__(self) -> None:
         self.deadlines: dict[asyncio.Task[Any], float] = {}  # task -> loop time of its deadline
         self.expired: set[asyncio.Task[Any]] = set()  # tasks this timer cancelled
         self.timer: asyncio.TimerHandle | None = None
 
-    def set(self, task: asyncio.Task[Any]) -> None:
-        deadline = self.loop.time() + BODY_STALL_S
+    def set(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        deadline = loop.time() + BODY_STALL_S
         self.deadlines[task] = deadline
         if self.timer is None or deadline < self.timer.when():
-            self._wake_at(deadline)
+            self._wake_at(loop, deadline)
 
-    def _wake_at(self, when: float) -> None:
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_at(when, self._check)
+        self.timer = loop.call_at(when, self._check, loop)
 
-    def _check(self) -> None:
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         self.timer = None
-        now = self.loop.time()
+        now = loop.time()
         for task, deadline in list(self.deadlines.items()):
             if deadline <= now:
                 del self.deadlines[task]
                 self.expired.add(task)
                 task.cancel()
         if self.deadlines:
-            self._wake_at(min(self.deadlines.values()))
+            self._wake_at(loop, min(self.deadlines.values()))
 
 
-_stalls: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Stalls]" = (
-    weakref.WeakKeyDictionary()
-)
+# Each running loop's _Stalls. A loop's timer refers to its loop, so a weak mapping would keep
+# every loop anyway: those that have closed are dropped when a new loop comes.
+_stalls: dict[asyncio.AbstractEventLoop, _Stalls] = {}
+
+
+def _stalls_of(loop: asyncio.AbstractEventLoop) -> _Stalls:
+    stalls = _stalls.get(loop)
+    if stalls is None:
+        for closed in [old for old in _stalls if old.is_closed()]:
+            del _stalls[closed]
+        stalls = _stalls[loop] = _Stalls()
+    return stalls
 
 
 class _StallTimer:
@@ -161,21 +170,19 @@ class _StallTimer:
     `async with asyncio.timeout()`). A class, not a @contextmanager generator: this runs on
     every request."""
 
-    __slots__ = ("cancelling", "stalls", "task")
+    __slots__ = ("cancelling", "loop", "stalls", "task")
 
     def __enter__(self) -> Callable[[], None]:
-        loop = asyncio.get_running_loop()
-        stalls = _stalls.get(loop)
-        if stalls is None:
-            stalls = _stalls[loop] = _Stalls(loop)
+        self.loop = loop = asyncio.get_running_loop()
+        stalls = _stalls_of(loop)
         task = asyncio.current_task()
         assert task is not None
         self.stalls, self.task, self.cancelling = stalls, task, task.cancelling()
-        stalls.set(task)
+        stalls.set(loop, task)
         return self.restart
 
     def restart(self) -> None:
-        self.stalls.set(self.task)
+        self.stalls.set(self.loop, self.task)
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         stalls, task = self.stalls, self.task
