@@ -9,8 +9,14 @@ one, the access log's batches included (the app built with and without its middl
 as `python -m bench.inprocess fields8` drives it, three runs each).
 
 What each answer passes, from the app out: gzip (Starlette's responder, when the client takes
-it), then the security headers and the access log's count of the bytes sent. A refusal of the
-body (400, 408, 413) is answered here, before the app sees the request, and logged.
+it; else the Vary header Starlette's identity responder would add, read off the start message),
+then the security headers and the access log's count of the bytes sent. A refusal of the body
+(400, 408, 413) is answered here, before the app sees the request, and logged.
+
+Measured since, the same way: the access log's kept line, the stall timer and the identity
+responder each cost 10-15 us, and now cost a few (see logs, limits and compression). With /loss
+answering a constant (the layer's own cost, without the engine's code in the caches), the layer
+went from 32 to 19 us (61 and 29 us with and without it, then 50 and 31).
 """
 
 import time
