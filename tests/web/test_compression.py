@@ -119,6 +119,7 @@ ANSWERS = [
     (200, [(b"content-type", b"application/json"), (b"vary", b"Accept")], b"x" * 5000),
     (200, [(b"content-type", b"text/html"), (b"vary", b"a"), (b"vary", b"b")], b"x" * 2000),
     (200, [(b"content-type", b"image/png")], b"x" * 5000),
+    (200, [(b"content-type", b"Image/PNG; name=x")], b"x" * 5000),
     (200, [(b"content-type", b"video/mp4")], b"x" * 5000),
     (200, [(b"content-type", b"application/grpc+proto")], b"x" * 5000),
     (200, [(b"content-type", b"application/x-npz")], b"x" * 5000),

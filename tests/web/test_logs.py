@@ -184,6 +184,7 @@ def test_logged_paths_are_one_field_of_one_line() -> None:
     assert loggable_path("/static/js/app.js") == "/static/js/app.js"
     assert loggable_path("/a b\nc\r\x1b[31m") == "/a%20b%0Ac%0D%1B%5B31m"
     assert loggable_path("/猫") == "/%E7%8C%AB"
+    assert loggable_path("/a b(c):d") == "/a%20b(c):d"  # what PATH_SAFE keeps stays as it is
 
 
 def test_the_fast_path_for_safe_paths_is_quote() -> None:
@@ -267,3 +268,42 @@ def test_lines_left_by_a_loop_that_ended_go_out_with_the_next_loops(
     finally:
         access.removeHandler(handler)
     assert paths == ["/first", "/second"]
+
+
+def test_a_batch_is_flushed_once_with_each_lines_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines kept on one loop are flushed together, once, FLUSH_S after the first; each keeps
+    its milliseconds (to 2 places) and its client ("-" without one)."""
+    monkeypatch.setattr(logs, "FLUSH_S", 0.05)
+    flush_access_log()
+    flushes = 0
+    real_flush = logs.flush_access_log
+
+    def counted() -> None:
+        nonlocal flushes
+        flushes += 1
+        real_flush()
+
+    monkeypatch.setattr(logs, "flush_access_log", counted)
+    handler = Records()
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+
+    async def three_lines() -> None:
+        now = time.perf_counter()
+        log_access({"method": "GET", "path": "/a", "client": ("1.2.3.4", 5)}, 200, 1, now - 12.5)
+        log_access({"method": "GET", "path": "/b", "client": None}, 200, 1, now)
+        log_access({"method": "GET", "path": "/c"}, 404, 1, now)
+        await asyncio.sleep(0.3)
+
+    try:
+        asyncio.run(three_lines())
+    finally:
+        access.removeHandler(handler)
+    assert flushes == 1
+    fields = [record.fields for record in handler.records]  # type: ignore[attr-defined]
+    assert [f["path"] for f in fields] == ["/a", "/b", "/c"]
+    assert [f["client"] for f in fields] == ["1.2.3.4", "-", "-"]
+    assert 12_500 <= fields[0]["ms"] < 12_600 and fields[0]["ms"] == round(fields[0]["ms"], 2)
+    for record in handler.records:  # made at the flush, timed as at the request's end
+        since_start = (record.created - logging._startTime) * 1000  # as LogRecord computes it
+        assert record.relativeCreated == pytest.approx(since_start, abs=1e-3)
