@@ -193,15 +193,15 @@ def parse_labels(labels: Sequence[str], count: int) -> list[int | None]:
     return indices
 
 
-def targets(given: Sequence[int | None], predicted: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """The label where there is one, else the predicted class; and which of the two it was."""
-    target = torch.tensor(
-        [p if g is None else g for g, p in zip(given, predicted.tolist(), strict=True)],
-        dtype=torch.int64,
-    )
+def targets(given: Sequence[int | None], logits: torch.Tensor) -> tuple[list[int], str]:
+    """The label where there is one, else the predicted class (the logits' argmax, computed
+    only when some picture has no label); and which of the two it was."""
     labelled = sum(g is not None for g in given)
     source = "labels" if labelled == len(given) else "predicted" if labelled == 0 else "mixed"
-    return target, source
+    if source == "labels":
+        return [g for g in given if g is not None], source
+    predicted = logits.argmax(dim=1).tolist()
+    return [p if g is None else g for g, p in zip(given, predicted, strict=True)], source
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: a tensor has no single truth value to compare by.
@@ -366,16 +366,17 @@ def predict(
         labels = [options.labels[k] for k in rows]  # a refused picture's label goes with it
         batch = to_batch(pictures)  # channels last, as the Net runs fastest on it
         logits = classifier.logits(batch)  # (len(rows), 10)
-        target, source = targets(labels, logits.argmax(dim=1))
+        used, source = targets(labels, logits)
+        target = torch.tensor(used, dtype=torch.int64)
         stages = cross_entropy_stages(
             logits, target, options.weight, -100, options.reduction, options.label_smoothing
         )
         answer = stages_to_json(stages)
         assert stages.predicted is not None  # every stage was asked for
         described = iter(
-            describe(picture, int(predicted), label, int(used))
-            for picture, predicted, label, used in zip(
-                pictures, stages.predicted, labels, target, strict=True
+            describe(picture, predicted, label, used_k)
+            for picture, predicted, label, used_k in zip(
+                pictures, stages.predicted.tolist(), labels, used, strict=True
             )
         )
         answer["images"] = [
