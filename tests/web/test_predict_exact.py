@@ -57,9 +57,7 @@ def test_predict_is_plain_pytorch_bit_for_bit(
     assert body["predicted"] == predicted
     assert [image["label"] for image in body["images"]] == given
     assert [image["target"] for image in body["images"]] == target
-    assert [image["predicted_class"] for image in body["images"]] == [
-        CLASSES[p] for p in predicted
-    ]
+    assert [image["predicted_class"] for image in body["images"]] == [CLASSES[p] for p in predicted]
     assert [image["filename"] for image in body["images"]] == [f"p{i}.png" for i in range(count)]
     expected = F.cross_entropy(logits, torch.tensor(target))
     assert body["loss"] == expected.item() and body["torch_loss"] == expected.item()
