@@ -70,3 +70,13 @@ def test_a_twin_goes_with_its_net(random_weights: Path) -> None:
     del classifier
     gc.collect()
     assert len(module._TWINS) == held - 1
+
+
+def test_logits_run_the_twin(random_weights: Path) -> None:
+    """On the CPU the twin computes the logits (made on the first call), not the Net."""
+    classifier = Classifier.load(random_weights, "cpu")
+    assert classifier.net not in module._TWINS
+    batch = to_batch([Picture("0.png", "PNG", (32, 32), load_subset("test").images[0])])
+    classifier.logits(batch)
+    assert classifier.net in module._TWINS
+    assert module._TWINS[classifier.net] is channels_last(classifier.net)
