@@ -161,3 +161,26 @@ def test_the_apps_identity_answers_carry_vary(client: TestClient) -> None:
     assert r.headers["vary"] == "Accept, Accept-Encoding"
     small = client.post("/loss", json={"logits": [1.0, 2.0], "target": 1})
     assert small.headers["vary"] == "Accept"
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"), [("gzip", True), ("gzip;q=0", False), ("", False), ("br, *", True)]
+)
+def test_the_class_used_as_a_middleware_decides_by_q_values(accept: str, gzipped: bool) -> None:
+    """GzipMiddleware on its own (the app's one layer calls its parts): gzip where the
+    q-values allow it, else the identity answer with Starlette's Vary."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    text = "cross-entropy " * 200
+
+    async def page(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(text)
+
+    app = compression.GzipMiddleware(Starlette(routes=[Route("/", page)]))
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        r = client.get("/", headers={"accept-encoding": accept})
+    assert r.text == text
+    assert r.headers.get("content-encoding") == ("gzip" if gzipped else None)
+    assert r.headers["vary"] == "Accept-Encoding"
