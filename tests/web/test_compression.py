@@ -179,7 +179,7 @@ def test_the_class_used_as_a_middleware_decides_by_q_values(accept: str, gzipped
         return PlainTextResponse(text)
 
     app = compression.GzipMiddleware(Starlette(routes=[Route("/", page)]))
-    with TestClient(app) as client:  # type: ignore[arg-type]
+    with TestClient(app) as client:
         r = client.get("/", headers={"accept-encoding": accept})
     assert r.text == text
     assert r.headers.get("content-encoding") == ("gzip" if gzipped else None)
