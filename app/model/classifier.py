@@ -1,9 +1,6 @@
 """The served Net: where it runs, what is known about its weights, and its logits for a batch."""
 
-import copy
 import json
-import threading
-import weakref
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -56,9 +53,8 @@ class Classifier:
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, 3, 32, 32) normalised pictures -> (N, 10) logits on the CPU."""
-        net = channels_last(self.net) if self.device.type == "cpu" else self.net
         with torch.inference_mode():
-            return net(batch.to(self.device)).cpu()
+            return self.net(batch.to(self.device)).cpu()
 
     @cached_property
     def card(self) -> dict[str, Any]:
@@ -72,28 +68,3 @@ class Classifier:
             "classes": list(CLASSES),
             "metrics": self.metrics,
         }
-
-
-# The twin of each Net that Classifier.logits runs, while the Net lives (weakly keyed by it).
-_TWINS: "weakref.WeakKeyDictionary[Net, Net]" = weakref.WeakKeyDictionary()
-_TWINS_LOCK = threading.Lock()  # the event loop and the compute lane may ask at once
-
-
-def channels_last(net: Net) -> Net:
-    """A copy of `net` with its convolution weights channels last in memory, as to_batch lays out
-    the pictures: a convolution of a channels-last batch otherwise copies its weights into that
-    layout on every call (a clone per convolution, two a forward pass; in process, one JPEG's
-    /predict some 20 us less, `python -m bench.inprocess predict1`). The same logits bit for bit
-    (every batch of 1 to 64 of the 1,000 shipped test pictures, with the shipped weights and
-    random ones). A copy made once per Net, not `net` changed: the served Net is also what /step
-    copies and trains channels first, as the tutorial does (see service.step). On the CPU only,
-    where it was measured."""
-    twin = _TWINS.get(net)
-    if twin is None:
-        with _TWINS_LOCK:
-            twin = _TWINS.get(net)
-            if twin is None:
-                # Module.to takes memory_format (its docs); torch's type stubs leave it out
-                twin = copy.deepcopy(net).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-                _TWINS[net] = twin
-    return twin

@@ -260,7 +260,7 @@ def decode(upload: Upload) -> Picture:
         rgb = _over_white(small) if small.mode == "RGBA" else small
     hwc = np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(SIZE, SIZE, 3).copy()  # writable
     # (3, 32, 32) as a view of the rows of RGB pixels Pillow wrote (channels last in memory), as
-    # to_batch and the preview read them: no reordering copy here or there.
+    # the preview reads them; to_batch's stack puts them channels first.
     pixels = torch.from_numpy(hwc).permute(2, 0, 1)
     return Picture(upload.filename, image_format, original_size, pixels)
 
@@ -271,17 +271,16 @@ def load_picture(data: bytes, filename: str, *, max_pixels: int) -> Picture:
 
 
 def to_batch(pictures: Sequence[Picture]) -> torch.Tensor:
-    """The Net's input: float32 (N, 3, 32, 32), normalised as in training, channels last in
-    memory (torch.channels_last).
+    """The Net's input: float32 (N, 3, 32, 32), normalised as in training, channels first in
+    memory, as the tutorial's tensors are.
 
-    The Net's convolutions run on such a batch in three quarters of the time (32 CIFAR-10
-    pictures: 1.5 ms against 1.9 ms, one thread), to the same logits bit for bit (every batch
-    size of 1 to 64 over 2,000 test pictures). Not for training, though: its gradients differ
-    in the last bits (see service.step)."""
+    Not channels last, though the Net's convolutions run faster on it (32 CIFAR-10 pictures:
+    1.5 ms against 1.9 ms, one thread, on an AVX-512 machine): there its logits were the same
+    bit for bit, but on an AVX2 machine they differ in the last bits (up to 4.5e-8 on a random
+    batch of 32), and training on it gives other gradients everywhere (see service.step)."""
     if not pictures:
         return normalize(torch.empty((0, 3, SIZE, SIZE), dtype=torch.uint8))
-    hwc = torch.stack([picture.pixels.permute(1, 2, 0) for picture in pictures])  # (N, 32, 32, 3)
-    return normalize(hwc).permute(0, 3, 1, 2)
+    return normalize(torch.stack([picture.pixels for picture in pictures]))  # (N, 3, 32, 32)
 
 
 def preview_data_url(picture: Picture) -> str:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.web.middleware import compression
+from tests.conftest import run_async
 
 BIG = {"logits": [[0.5] * 10] * 200, "target": [3] * 200}
 
@@ -100,7 +101,7 @@ def starlette_identity(start: dict[str, Any], body: dict[str, Any]) -> list[Any]
     responder = IdentityResponder(
         app, middleware.minimum_size, exclude_content_types=compression.EXCLUDED
     )
-    asyncio.run(responder({"type": "http"}, None, send))  # type: ignore[arg-type]
+    run_async(responder({"type": "http"}, None, send))  # type: ignore[arg-type]
     return sent
 
 

@@ -261,9 +261,9 @@ def test_lines_left_by_a_loop_that_ended_go_out_with_the_next_loops(
         await asyncio.sleep(wait)
 
     try:
-        asyncio.run(one_line("/first", 0.0))  # this loop ends before its flush
+        run_async(one_line("/first", 0.0))  # this loop ends before its flush
         assert handler.records == []
-        asyncio.run(one_line("/second", 0.3))
+        run_async(one_line("/second", 0.3))
         paths = [record.args[1] for record in handler.records]  # type: ignore[index]
     finally:
         access.removeHandler(handler)
@@ -296,7 +296,7 @@ def test_a_batch_is_flushed_once_with_each_lines_fields(monkeypatch: pytest.Monk
         await asyncio.sleep(0.3)
 
     try:
-        asyncio.run(three_lines())
+        run_async(three_lines())
     finally:
         access.removeHandler(handler)
     assert flushes == 1

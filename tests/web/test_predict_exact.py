@@ -1,7 +1,14 @@
 """POST /predict against plain PyTorch, to the last bit: the tutorial's Net on a channels-first
 batch built here from the PNGs' own pixels, the target of each picture its label or else that
-Net's argmax, and F.cross_entropy on the float64 logits."""
+Net's argmax, and F.cross_entropy on the float64 logits.
 
+The logits and torch_loss are PyTorch's bit for bit on every CPU. The engine's own loss is too
+where PyTorch's kernels run AVX-512; on an AVX2 CPU, log_softmax's and nll_loss's sums (lanes of
+4, a cascade of blocks of 16) add in another order than the engine's torch.sum, and the loss can
+differ from F.cross_entropy's in its last bit (about a third of random batches of 3 rows or more,
+measured on such a machine), so there it is held to 2 ulps."""
+
+import math
 from pathlib import Path
 
 import pytest
@@ -59,5 +66,9 @@ def test_predict_is_plain_pytorch_bit_for_bit(
     assert [image["target"] for image in body["images"]] == target
     assert [image["predicted_class"] for image in body["images"]] == [CLASSES[p] for p in predicted]
     assert [image["filename"] for image in body["images"]] == [f"p{i}.png" for i in range(count)]
-    expected = F.cross_entropy(logits, torch.tensor(target))
-    assert body["loss"] == expected.item() and body["torch_loss"] == expected.item()
+    expected = F.cross_entropy(logits, torch.tensor(target)).item()
+    assert body["torch_loss"] == expected
+    if torch.backends.cpu.get_cpu_capability() == "AVX512":
+        assert body["loss"] == expected
+    else:
+        assert abs(body["loss"] - expected) <= 2 * math.ulp(expected)
