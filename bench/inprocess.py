@@ -1,13 +1,14 @@
 """Drive an ASGI app in process, without sockets: for profiling where a request's time goes.
 
-    python -m bench.inprocess CASE [--app app|floor] [--profile]
+    python -m bench.inprocess CASE [--app app|floor] [--profile [--sort tottime]]
 
 CASE: loss8, fields8 (fields=["loss"]), loss4096, npz4096 (Accept: application/x-npz),
 fields4096, predict1, predict32 or step4 (/step: 4 JPEGs and their labels, 1 step, as bench
 runs it).
 
 Runs the request back to back through the app's full middleware stack (lifespan included) and
-prints the mean time per request; --profile prints cProfile's top functions as well.
+prints the mean time per request; --profile prints cProfile's top functions as well (by
+cumulative time, or by --sort: any of pstats' keys, such as tottime).
 """
 
 import argparse
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--app", choices=["app", "floor"], default="app")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile")
     args = parser.parse_args()
     if args.app == "floor":
         from bench.floor import create_floor_app
@@ -155,7 +157,7 @@ def main() -> None:
     mean, cpu, count = asyncio.run(run(app, path, body, args.seconds, accept))
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
     print(
         f"{args.app} {args.case}: {mean * 1e6:,.0f} us per request, {cpu * 1e6:,.0f} us CPU on "
         f"the event loop's thread ({count} requests)"

@@ -58,7 +58,12 @@ def cross_entropy_stages(
     the largest w_c * scale, where entries cancel), not bit for bit. One known exception: with
     probability targets, weights near the float64 maximum and 'mean', sum_c w_c q_c can
     overflow here where autograd divides by N first; the gradient is then inf or NaN where
-    autograd's is finite (no JSON request with sensible weights comes near it).
+    autograd's is finite (no JSON request with sensible weights comes near it). Where PyTorch's
+    CPU kernels run AVX2 rather than AVX-512, log_probs and the loss can differ from PyTorch's in
+    the last bit (torch_loss is PyTorch's own): log_softmax's kernel takes exp and log of every
+    entry with its vector functions and sums in vector lanes, and nll_loss sums in a cascade of
+    blocks of 16, where the separate exp(), log() and sum() here round some entries otherwise
+    (measured on such a CPU: about a third of random batches of 3 rows or more).
 
     Every input that requires grad is detached first, so no stage requires grad and autograd
     records nothing (without the cost of entering torch.no_grad() on every call)."""
