@@ -277,7 +277,7 @@ def to_batch(pictures: Sequence[Picture]) -> torch.Tensor:
     Not channels last, though the Net's convolutions run faster on it (32 CIFAR-10 pictures:
     1.5 ms against 1.9 ms, one thread, on an AVX-512 machine): there its logits were the same
     bit for bit, but on an AVX2 machine they differ in the last bits (up to 4.5e-8 on a random
-    batch of 32), and training on it gives other gradients everywhere (see service.step)."""
+    batch of 32); and training on it gave other gradients in the last bits on AVX-512 too."""
     if not pictures:
         return normalize(torch.empty((0, 3, SIZE, SIZE), dtype=torch.uint8))
     return normalize(torch.stack([picture.pixels for picture in pictures]))  # (N, 3, 32, 32)

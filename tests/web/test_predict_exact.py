@@ -3,10 +3,10 @@ batch built here from the PNGs' own pixels, the target of each picture its label
 Net's argmax, and F.cross_entropy on the float64 logits.
 
 The logits and torch_loss are PyTorch's bit for bit on every CPU. The engine's own loss is too
-where PyTorch's kernels run AVX-512; on an AVX2 CPU, log_softmax's and nll_loss's sums (lanes of
-4, a cascade of blocks of 16) add in another order than the engine's torch.sum, and the loss can
-differ from F.cross_entropy's in its last bit (about a third of random batches of 3 rows or more,
-measured on such a machine), so there it is held to 2 ulps."""
+where PyTorch's kernels run AVX-512; on an AVX2 CPU it can differ from F.cross_entropy's in its
+last bit (log_softmax's kernel takes exp and log with its vector functions and sums in lanes,
+nll_loss sums in a cascade of blocks of 16, where the engine runs exp(), log() and sum(); about a
+third of random batches, measured on such a machine), so there it is held to 2 ulps."""
 
 import math
 from pathlib import Path
