@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.training.live import LiveOptions
 from app.web.negotiation import accepts_gzip
-from bench import engine, live, page, training
+from bench import agreement, engine, live, page, training
 from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk
 from bench.payloads import Picture, cifar_jpegs, loss_body, multipart_body, synthesized_jpegs
@@ -278,3 +278,28 @@ def test_insitu_timer_counts_calls_and_keeps_results() -> None:
     with pytest.raises(ZeroDivisionError):
         failing()
     assert totals["fails"][1] == 1 and all(t[0] >= 0 for t in totals.values())
+
+
+def test_agreement_counts_differences_in_ulps() -> None:
+    """bench.agreement's counts, against steps of math.nextafter: equal, 1 ulp, 3 ulps."""
+    base = torch.tensor([2.5, -1e-9], dtype=torch.float64)
+    one = torch.tensor([math.nextafter(2.5, 3.0), -1e-9], dtype=torch.float64)
+    three = torch.tensor([2.5, -1e-9], dtype=torch.float64)
+    for _ in range(3):
+        three[1] = math.nextafter(three[1].item(), 0.0)
+    assert agreement.ulps_apart(one, base) == 1.0
+    assert agreement.ulps_apart(three, base) == 3.0
+    result = agreement.Agreement()
+    for ours in (base, one, three):
+        agreement.tally(result, "x", ours, base)
+    assert (result.cases["x"], result.differ["x"], result.beyond_2_ulps["x"]) == (3, 2, 1)
+    scalar = torch.tensor(math.nextafter(1.0, 2.0), dtype=torch.float64)
+    assert agreement.ulps_apart(scalar, torch.tensor(1.0, dtype=torch.float64)) == 1.0
+
+
+def test_agreement_compares_every_size_and_reduction() -> None:
+    result = agreement.measure(cases=1)
+    sizes = len(agreement.ROWS) * len(agreement.CLASSES)
+    assert set(result.cases) == {"loss, mean", "loss, sum", "loss, none", "log_probs"}
+    assert all(count == sizes for count in result.cases.values())
+    assert all(result.differ[name] <= result.cases[name] for name in result.cases)
