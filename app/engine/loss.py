@@ -51,20 +51,16 @@ def cross_entropy_stages(
     nothing, and is always computed; so is torch_loss, the cross-check. A stage computed is the
     same, bit for bit, whatever else is asked for.
 
-    The stages are PyTorch's, NaN and inf included: loss as F.cross_entropy, log_sum_exp as
-    torch.logsumexp, softmax and log_probs as torch.softmax and log_softmax, and grad as
-    autograd through F.cross_entropy, also where 'mean' divides by 0. The gradient is computed
-    in closed form, not by autograd, so it agrees with autograd's to rounding (a few ulps of
-    the largest w_c * scale, where entries cancel), not bit for bit. One known exception: with
-    probability targets, weights near the float64 maximum and 'mean', sum_c w_c q_c can
-    overflow here where autograd divides by N first; the gradient is then inf or NaN where
-    autograd's is finite (no JSON request with sensible weights comes near it). Where PyTorch's
-    CPU kernels run AVX2 rather than AVX-512, log_probs and the loss can differ from PyTorch's in
-    the last bits (torch_loss is PyTorch's own): log_softmax's kernel takes exp and log of every
-    entry with its vector functions and sums in vector lanes, and nll_loss sums in a cascade of
-    blocks of 16, where the separate exp(), log() and sum() here round some entries otherwise.
-    `python -m bench.agreement` counts how often, on the CPU it runs on (on an AVX2 one: about
-    a third of random losses, by 1 to 4 ulps).
+    The stages are PyTorch's bit for bit, NaN and inf included, on every CPU: loss as
+    F.cross_entropy, log_sum_exp as torch.logsumexp, softmax and log_probs as torch.softmax and
+    log_softmax (they are PyTorch's kernels: where those run AVX2, separate exp(), log() and
+    division steps round otherwise), the class-index losses summed in nll_loss's order
+    (index.nll_sum). `python -m bench.agreement` counts it on the CPU it runs on. The gradient
+    is computed in closed form, not by autograd, so it agrees with autograd's to rounding (a
+    few ulps of the largest w_c * scale, where entries cancel), not bit for bit. One known
+    exception: with probability targets, weights near the float64 maximum and 'mean',
+    sum_c w_c q_c can overflow here where autograd divides by N first; the gradient is then inf
+    or NaN where autograd's is finite (no JSON request with sensible weights comes near it).
 
     Every input that requires grad is detached first, so no stage requires grad and autograd
     records nothing (without the cost of entering torch.no_grad() on every call)."""

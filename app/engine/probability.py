@@ -9,7 +9,7 @@ There is no ignore_index, and 'mean' divides by the number of positions, whateve
 from torch import Tensor
 
 from app.engine.gradient import probability_grad, scale_for
-from app.engine.stages import Reduction, Softmax, TargetStages, per_class, reduce
+from app.engine.stages import Reduction, Softmax, TargetStages, per_class
 
 
 def probability_targets(
@@ -31,7 +31,8 @@ def probability_targets(
     # PyTorch's order, (log_probs * q) * w: the same number, but it overflows (or gives 0 * inf)
     # where PyTorch does, not where w * q alone would
     lq = log_probs * q
-    per_element = -(lq if w_b is None else lq * w_b).sum(dim=cd)
+    lqw = lq if w_b is None else lq * w_b  # (logits)
+    per_element = -lqw.sum(dim=cd)
     positions = per_element.numel()
     denominator = per_element.new_tensor(positions)  # float64, on the logits' device
     scale = scale_for(denominator, reduction)
@@ -39,7 +40,7 @@ def probability_targets(
         one_hot=None,
         target_dist=q,
         per_element_loss=per_element,
-        loss=reduce(per_element, denominator, reduction),
+        loss=per_element if reduction == "none" else reduce_all(lqw, denominator, reduction),
         grad=probability_grad(sm.softmax_for_grad(), wq, target_sums, w is not None, eps, scale, cd)
         if "grad" in wanted
         else None,
@@ -47,3 +48,11 @@ def probability_targets(
         divides_by_zero=reduction == "mean" and positions == 0,
         target_sums=target_sums,
     )
+
+
+def reduce_all(lqw: Tensor, denominator: Tensor, reduction: Reduction) -> Tensor:
+    """'sum' and 'mean' as cross_entropy_loss_prob_target reduces: minus one sum over every
+    entry of w_c q_c log_probs_c, not a sum of the per-position losses (the same number to
+    rounding, not always bit for bit)."""
+    total = -lqw.sum()
+    return total if reduction == "sum" else total / denominator

@@ -1,6 +1,7 @@
 """The maths in 25 lines: cross-entropy and its gradient as a textbook writes them, for class
 indices without weights, label smoothing or ignored targets. The engine (loss.py) adds those and
-keeps every stage; tests/engine/test_reference.py checks that the two give the same numbers."""
+keeps every stage, and rounds as PyTorch's kernels do; tests/engine/test_reference.py checks
+that the two give the same numbers to rounding."""
 
 import torch
 from torch import Tensor

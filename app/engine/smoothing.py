@@ -14,8 +14,8 @@ import math
 from torch import Tensor
 
 from app.engine.gradient import scale_for, smoothed_grad, when_mean_divides_by_zero
-from app.engine.index import Picked, pick
-from app.engine.stages import Reduction, Softmax, TargetStages, wants
+from app.engine.index import Picked, pick, reduce_nll
+from app.engine.stages import Reduction, Softmax, TargetStages, per_class, wants
 
 
 def smoothed_targets(
@@ -34,13 +34,13 @@ def smoothed_targets(
     C = log_probs.shape[cd]
     p = pick(log_probs, t, w, ignore_index, cd, wants(wanted, "one_hot", "target_dist"))
     # smooth: the loss against the uniform distribution, -sum_c w_c log_probs_c
-    w_log_probs = log_probs.sum(dim=cd) if w is None else log_probs.movedim(cd, -1) @ w
-    smooth = (-w_log_probs).masked_fill_(~p.counted, 0.0)  # (batch), 0 where ignored
+    w_log_probs = log_probs if w is None else log_probs * per_class(w, log_probs, cd)
+    smooth = w_log_probs.sum(dim=cd).neg_().masked_fill_(~p.counted, 0.0)  # (batch)
     per_element = (1 - eps) * p.nll + (eps / C) * smooth
     if reduction == "none":
         loss = per_element
     else:
-        loss = reduce_smoothed(p.nll, smooth, p.denominator, reduction, eps, C)
+        loss = reduce_smoothed(p, smooth, t, w, reduction, eps, C)
 
     divides_by_zero = reduction == "mean" and not p.denominator
     q = None  # (logits) (1 - eps) * one_hot + eps / C where counted
@@ -79,12 +79,23 @@ def smoothed_path_grad(
 
 
 def reduce_smoothed(
-    nll: Tensor, smooth: Tensor, denominator: Tensor, reduction: Reduction, eps: float, C: int
+    p: Picked,
+    smooth: Tensor,
+    t: Tensor,
+    w: Tensor | None,
+    reduction: Reduction,
+    eps: float,
+    C: int,
 ) -> Tensor:
-    """'mean' or 'sum', term by term, as cross_entropy_loss_label_smoothing reduces them: the
-    same number as reducing the per-position losses, and the same NaN or inf when 'mean'
-    divides by 0."""
-    nll_sum, smooth_sum = nll.sum(), smooth.sum()
+    """'mean' or 'sum', term by term, as cross_entropy_loss_label_smoothing reduces them: nll
+    as nll_loss does (its sum and divisor added in its cascade: index.reduce_nll), smooth with
+    torch.sum, over the weights of the counted targets alone for 'mean'. The same number as
+    reducing the per-position losses, to rounding, and the same NaN or inf when 'mean' divides
+    by 0."""
+    nll = reduce_nll(p.nll, p.denominator, reduction, p.counted)
+    smooth_sum = smooth.sum()
     if reduction == "mean":
-        nll_sum, smooth_sum = nll_sum / denominator, smooth_sum / denominator
-    return (1 - eps) * nll_sum + (eps / C) * smooth_sum
+        # PyTorch sums the counted targets' weights again here, with torch.sum; their number
+        # without weights (an integer, exact either way)
+        smooth_sum = smooth_sum / (p.denominator if w is None else w[t[p.counted]].sum())
+    return (1 - eps) * nll + (eps / C) * smooth_sum

@@ -1,4 +1,4 @@
-"""The stages every path shares: the record of them all, and softmax and log_softmax step by step.
+"""The stages every path shares: the record of them all, and softmax and log_softmax, in steps.
 
 Shapes: logits are (C), (N, C) or (N, C, d1..dK), with the classes in dim 0 for (C) and dim 1
 otherwise, as in PyTorch. The batch shape is the logits shape without the class dim: (), (N) or
@@ -80,7 +80,7 @@ class Softmax:
 
 def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
     """softmax and log_softmax over the class dim, shifted by the max so that exp() cannot
-    overflow. log_probs is computed as PyTorch's log_softmax kernel computes it. softmax only if
+    overflow; log_probs and softmax are PyTorch's own, bit for bit, on every CPU. softmax only if
     `wanted` names it or the gradient; log_sum_exp, and whether log_probs is finite, only if it
     names log_sum_exp or the warnings; the argmax (predicted) only if it names it."""
     if wants(wanted, "predicted"):
@@ -90,15 +90,18 @@ def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
     shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0
     exp = shifted.exp()  # (logits), in (0, 1]
     sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
-    log_sum_exp_shifted = sum_exp.log()  # (batch)
-    log_probs = shifted - log_sum_exp_shifted.unsqueeze(cd)
-    softmax = exp / sum_exp.unsqueeze(cd) if wants(wanted, "softmax", "grad") else None
+    # log_probs = shifted - log(sum_exp) and softmax = exp / sum_exp, as PyTorch's kernels
+    # compute them: where they run AVX2, they take exp and log of every entry with vector
+    # functions, and multiply by 1 / sum_exp, so the two separate steps would differ in the last
+    # bits (on the development machine's AVX2 CPU: softmax in 600 of 600 random batches).
+    log_probs = torch.log_softmax(z, cd)  # (logits)
+    softmax = torch.softmax(z, cd) if wants(wanted, "softmax", "grad") else None
     finite = log_sum_exp = None
     if wants(wanted, "log_sum_exp", *WARNINGS):
         # A row with a NaN or infinite logit (or one that overflows) has a log-probability that
         # is NaN or -inf; one reduction rules that out, the rest looks closer only if it fails.
         finite = not z.numel() or math.isfinite(float(log_probs.min()))
-        log_sum_exp = max_logit + log_sum_exp_shifted
+        log_sum_exp = max_logit + sum_exp.log()  # torch.logsumexp's steps, bit for bit
         if not finite:
             # where the max is +-inf (a row of -inf, or one with +inf), inf - inf makes the row
             # NaN; torch.logsumexp shifts by 0 there instead, and gives the max: -inf or +inf
@@ -122,15 +125,6 @@ class TargetStages:
     divides_by_zero: bool  # whether 'mean' divides by 0
     all_ignored: bool = False  # class indices: every target equals ignore_index
     target_sums: Tensor | None = None  # probability targets: each position's sum over classes
-
-
-def reduce(per_element: Tensor, denominator: Tensor, reduction: Reduction) -> Tensor:
-    """'none': the per-position losses; 'sum': their sum; 'mean': their sum / denominator."""
-    if reduction == "none":
-        return per_element
-    if reduction == "sum":
-        return per_element.sum()
-    return per_element.sum() / denominator
 
 
 def per_class(w: Tensor, z: Tensor, cd: int) -> Tensor:

@@ -1,17 +1,20 @@
 """reference.py (the maths in 25 lines) gives the engine's numbers on every plain case: class
-indices with no weights, no label smoothing and no target equal to ignore_index.
+indices with no weights, no label smoothing and no target equal to ignore_index, to rounding.
 
-What "equal" means here:
-- the loss, every reduction, and the gradient for 'sum' and 'none': exactly equal (torch.equal),
-  because both run the same float64 operations in the same order: shift by the max, exp, sum,
-  log, gather, softmax - one_hot;
-- the gradient for 'mean': within 4 * 2**-52 / N, N the number of positions, i.e. a few ulps of
-  1/N, the largest size an entry can have. The reference divides softmax - one_hot by N, as a
-  textbook writes it; the engine multiplies softmax by 1/N and subtracts 1/N at the target
-  class, so that the one-hot needs no logits-sized subtraction. The two round differently; over
-  3,000 random cases the largest difference measured was 0.94 * 2**-52 / N.
+The reference takes the textbook's steps (shift by the max, exp, sum, log, gather, softmax -
+one_hot, torch.sum); the engine takes PyTorch's kernels' (log_softmax and softmax in one kernel
+each, nll_loss's cascade of partial sums), so that it is PyTorch's bit for bit on every CPU
+(tests/engine/test_exact.py). Where PyTorch's kernels run AVX-512 the two were the same bit for
+bit; where they run AVX2 they round differently. How far apart they may be:
+- the loss: 4 * 2**-52 times the largest |log-probability| of the input (times N for 'sum'),
+  as sums of N terms of that size round; over 2,880 cases of these shapes and scales on an AVX2
+  CPU the largest difference measured was 1.71 of these units;
+- the gradient: 4 * 2**-52 (over N for 'mean'), a few ulps of the largest size an entry can
+  have; the largest measured was 2.25. (The engine multiplies softmax by 1/N and subtracts 1/N
+  at the target class; the reference divides softmax - one_hot by N, as a textbook writes it.)
 """
 
+import math
 import zlib
 
 import pytest
@@ -41,14 +44,14 @@ def test_reference_equals_the_engine(shape, scale, reduction, seed):
     z, t = case(shape, scale, seed)
     loss, grad = cross_entropy(z, t, reduction)
     stages = cross_entropy_stages(z, t, reduction=reduction)
-    assert torch.equal(loss, stages.loss) or (loss.isnan().all() and stages.loss.isnan().all())
-    if reduction == "mean":
-        positions = t.numel()
-        tol = 4 * 2**-52 / max(positions, 1)
-        torch.testing.assert_close(grad, stages.grad, rtol=0, atol=tol)
-    else:
-        assert stages.grad is not None
-        assert torch.equal(grad, stages.grad)
+    positions = t.numel()
+    cd = 0 if z.dim() == 1 else 1
+    largest = float((z.amax(cd) - z.amin(cd)).max()) + math.log(z.shape[cd]) if z.numel() else 0
+    loss_tol = 4 * 2**-52 * largest * (positions if reduction == "sum" else 1)
+    torch.testing.assert_close(stages.loss, loss, rtol=0, atol=loss_tol, equal_nan=True)
+    grad_tol = 4 * 2**-52 / (max(positions, 1) if reduction == "mean" else 1)
+    assert stages.grad is not None
+    torch.testing.assert_close(stages.grad, grad, rtol=0, atol=grad_tol)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
