@@ -27,6 +27,7 @@ import torch
 from app.model import Net
 from app.web.negotiation import NPZ
 from bench import engine, explainer, live, page, training
+from bench.cpus import NO_PIN, load_cpus, split
 from bench.load import Load, LoadResult, generator
 from bench.payloads import Body, cifar_jpegs, loss_body, multipart_body
 from bench.server import ROOT, Server, loop_and_http
@@ -325,6 +326,31 @@ def explainer_lines(url: str, edits: int) -> tuple[list[str], float | None]:
         return [f"not measured: {e}"], None
 
 
+def pinning() -> str:
+    cpus = split()
+    if cpus is None:
+        return "not pinned to CPUs"
+    servers, others = (",".join(map(str, sorted(c))) for c in cpus)
+    return f"both on CPU {servers} (the load and the client on CPU {others})"
+
+
+@contextmanager
+def off_the_servers_cpu() -> Iterator[None]:
+    """This process (its client requests, the load it starts) off the servers' CPU while the
+    throughput rows run (bench/cpus.py); the rest (the browser, the live training's bare loop)
+    runs where the scheduler puts it, as before."""
+    cpus = load_cpus()
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run(options: Options) -> list[str]:
     started = time.perf_counter()
     info = machine()
@@ -340,11 +366,12 @@ def run(options: Options) -> list[str]:
         Server("bench.floor:create_floor_app", factory=True, env=env) as floor,
         Server("app.main:app", env={**env, **options.app_env}) as app,
     ):
-        for case in all_cases:
-            if options.only is not None and options.only not in case.what:
-                continue
-            with timed(case.what):
-                measured.append(measure(case, floor.url, app.url, options))
+        with off_the_servers_cpu():
+            for case in all_cases:
+                if options.only is not None and options.only not in case.what:
+                    continue
+                with timed(case.what):
+                    measured.append(measure(case, floor.url, app.url, options))
         if everything:
             with timed("first load of /"):
                 beyond.page_load = page_lines(app.url)
@@ -367,8 +394,8 @@ def run(options: Options) -> list[str]:
         f"Load average before / after: {load_before} / {load_average()}."
     )
     out.append(
-        f"Servers: uvicorn, 1 worker each, --loop {loop} --http {http}, no uvicorn access log. "
-        f"Load: {generator()}, {options.connections} keep-alive connections, "
+        f"Servers: uvicorn, 1 worker each, --loop {loop} --http {http}, no uvicorn access log, "
+        f"{pinning()}. Load: {generator()}, {options.connections} keep-alive connections, "
         f"{options.pairs} pairs of {options.seconds:g} s runs (floor and app alternating, "
         f"after {options.warmup:g} s warm-up each). Weights: {weights}. Images: {images}. "
         f"Took {elapsed:.0f} s."
@@ -464,9 +491,16 @@ def parse_args(argv: list[str] | None) -> Options:
         help="an environment variable for the app's server only, e.g. APP_TORCH_THREADS=1",
     )
     parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="leave the servers and the load where the scheduler puts them (see bench/cpus.py)",
+    )
+    parser.add_argument(
         "--only", help="only the throughput rows whose name contains this, and nothing else"
     )
     args = parser.parse_args(argv)
+    if args.no_pin:
+        os.environ[NO_PIN] = "1"  # read by bench.cpus, here and in the child processes
     app_env = dict(item.split("=", 1) for item in args.app_env)
     if args.quick:
         pairs, seconds, sizes, budget = 1, 1.0, engine.SIZES[:5], 0.1

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpus import load_cpus, pinned_to
 from bench.payloads import Body
 
 WRK_SCRIPT = """\
@@ -83,7 +84,9 @@ class Load:
             str(self.script),
             url,
         ]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=True, preexec_fn=pinned_to(load_cpus())
+        ).stdout
         return parse_wrk(out)
 
     def _python(self, url: str, seconds: float) -> LoadResult:
@@ -98,7 +101,9 @@ class Load:
             str(self.connections),
             *(f"{k}: {v}" for k, v in self.headers.items()),
         ]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=True, preexec_fn=pinned_to(load_cpus())
+        ).stdout
         data = json.loads(out)
         return LoadResult(data["requests"], data["seconds"], data["errors"], data["p50_ms"])
 

@@ -12,6 +12,8 @@ from types import TracebackType
 
 import httpx
 
+from bench.cpus import pinned_to, server_cpus
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,7 +60,12 @@ class Server:
     def start(self, timeout_s: float = 90.0) -> None:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=pinned_to(server_cpus()),
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

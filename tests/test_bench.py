@@ -3,6 +3,9 @@
 import gzip
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.training.live import LiveOptions
 from app.web.negotiation import accepts_gzip
-from bench import agreement, engine, live, page, training
+from bench import agreement, cpus, engine, live, page, training
 from bench.floor import create_floor_app
 from bench.load import Load, LoadResult, parse_wrk
 from bench.payloads import Picture, cifar_jpegs, loss_body, multipart_body, synthesized_jpegs
@@ -308,3 +311,28 @@ def test_agreement_compares_every_size_reduction_and_path() -> None:
     assert all(result.cases[name] == len(agreement.ROWS) for name in others)
     # the engine is PyTorch's bit for bit on every CPU (tests/engine check it path by path)
     assert sum(result.differ.values()) == 0, dict(result.differ)
+
+
+def test_servers_and_load_get_cpus_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench.cpus: the last CPU for every server, the others for the load; a child started with
+    pinned_to runs there; BENCH_NO_PIN (python -m bench --no-pin) and a single CPU split nothing."""
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert cpus.split() == ({2}, {0, 1})
+    assert (cpus.server_cpus(), cpus.load_cpus()) == ({2}, {0, 1})
+    monkeypatch.setenv(cpus.NO_PIN, "1")
+    assert cpus.split() is None and cpus.server_cpus() is None and cpus.load_cpus() is None
+    monkeypatch.delenv(cpus.NO_PIN)
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: {5})
+    assert cpus.split() is None
+    assert cpus.pinned_to(None) is None
+    monkeypatch.undo()
+    first = min(os.sched_getaffinity(0))
+    code = "import os; print(sorted(os.sched_getaffinity(0)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=cpus.pinned_to({first}),
+    ).stdout
+    assert out.strip() == f"[{first}]"
