@@ -33,7 +33,7 @@ def nll_sum(values: Tensor, counted: Tensor | None = None) -> Tensor:
     this way). The order is nll_loss's own: the values go to it as the log-probabilities of a
     single class, negated (nll_loss adds -input[b][0]), with ignore_index where not counted.
     Where the batch has extra dims, nll_loss takes the same path for them as for the logits."""
-    target = torch.zeros(values.shape, dtype=torch.int64, device=values.device)
+    target = torch.zeros_like(values, dtype=torch.int64)  # 1.5 us; torch.zeros(shape) 3.2
     if counted is not None:
         target.masked_fill_(~counted, -100)
     one_class = values.neg().unsqueeze(min(1, values.dim()))  # (N, 1, d1..dK), or (1) for ()
