@@ -2,40 +2,60 @@
  * a millisecond to redraw here, where plotly.js takes about 15 ms (python -m bench.explainer
  * measures both), so every chart on screen can follow a dragged logit within a frame.
  *
- * Each chart is redrawn only when it is on screen or about to be (one IntersectionObserver tracks
- * them all): a chart elsewhere keeps its latest figure and draws it when it scrolls near, so none
- * is ever seen stale. Each SVG is one image to assistive technology: role="img", an aria-label
- * that names it (and, for the stage charts, says in a sentence the target's value and the
- * largest), a <desc> listing every number, and its drawing hidden, so that it is never read as a
- * run of numbers. Colours meet WCAG AA on the white card: text 4.5:1, shapes 3:1 (see LIGHT).
+ * Each chart is redrawn only when it is on screen or about to be (two IntersectionObservers track
+ * them all): a chart on screen at once, in the frame; a chart near the screen right after that
+ * frame is painted, so that the frame waits for the charts in view only (on / scrolled to the
+ * stage cards, half the charts it drew were off screen); a chart elsewhere keeps its latest
+ * figure and draws it when it scrolls near, so none is ever seen stale. Each SVG is one image to
+ * assistive technology: role="img", an aria-label that names it (and, for the stage charts, says
+ * in a sentence the target's value and the largest), a <desc> listing every number, and its
+ * drawing hidden, so that it is never read as a run of numbers. Colours meet WCAG AA on the
+ * white card: text 4.5:1, shapes 3:1 (see LIGHT).
  * The SVG is built node by node: every label is text, never markup. */
-import { color, fmt, s, subscriptParts } from "./common.js";
+import { afterPaint, color, fmt, patchChildren, s, sketch, subscriptParts } from "./common.js";
 
 const NEAR = "600px 0px"; // drawn this far before they scroll into view
-const pending = new Map(); // div -> the draw waiting for it to come near
+const pending = new Map(); // div -> the draw waiting for it to come near, or for the frame's end
 const near = new WeakSet(); // divs on screen or within NEAR of it
+const inView = new WeakSet(); // divs on screen
 const widths = new WeakMap(); // div -> its width in px, kept by the ResizeObserver
 const last = new WeakMap(); // div -> its latest draw, redone when its width changes
 let version = 0; // bumped by nextVersion(): which state each chart shows (data-version)
+let soon = false; // whether the draws of the charts near the screen are asked for already
 
-const seen = new IntersectionObserver((entries) => {
+function runPending(div) {
+  const draw = pending.get(div);
+  if (!draw) return;
+  pending.delete(div);
+  try {
+    draw();
+  } catch (err) {
+    console.error(err); // one chart's failure must not keep the others stale
+  }
+}
+
+/** Draw the charts near the screen once the frame being drawn is painted. */
+function drawNearSoon() {
+  if (soon) return;
+  soon = true;
+  afterPaint(() => {
+    soon = false;
+    for (const div of [...pending.keys()]) if (near.has(div)) runPending(div);
+  });
+}
+
+const watch = (set, margin) => new IntersectionObserver((entries) => {
   for (const e of entries) {
     if (e.isIntersecting) {
-      near.add(e.target);
-      const draw = pending.get(e.target);
-      if (draw) {
-        pending.delete(e.target);
-        try {
-          draw();
-        } catch (err) {
-          console.error(err); // one chart's failure must not keep the others stale
-        }
-      }
+      set.add(e.target);
+      runPending(e.target);
     } else {
-      near.delete(e.target);
+      set.delete(e.target);
     }
   }
-}, { rootMargin: NEAR });
+}, { rootMargin: margin });
+const seen = watch(near, NEAR);
+const shown = watch(inView, "0px");
 
 const resized = new ResizeObserver((entries) => {
   for (const e of entries) {
@@ -60,8 +80,8 @@ export function staleCharts() {
   return [...pending.keys()];
 }
 
-/** Run draw(width) now if div is on screen or near it, else when it comes near (the latest
- * draw only); the first draw of a div always runs at once. */
+/** Run draw(width) now if div is on screen, right after this frame if it is near, else when it
+ * comes near (the latest draw only); the first draw of a div always runs at once. */
 export function lazy(div, draw) {
   const stamp = version;
   const run = () => {
@@ -72,16 +92,18 @@ export function lazy(div, draw) {
   if (!div.dataset.observed) {
     div.dataset.observed = "1";
     seen.observe(div);
+    shown.observe(div);
     resized.observe(div);
     pending.delete(div);
     run(); // the first draw: at once, so that the page has its layout
     return;
   }
-  if (near.has(div)) {
+  if (inView.has(div)) {
     pending.delete(div);
     run();
   } else {
     pending.set(div, run);
+    if (near.has(div)) drawNearSoon();
   }
 }
 
@@ -103,21 +125,15 @@ function textWidth(text, size) {
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** An SVG element: n("rect", {x: 1, ...}) or n("text", {...}, "its text"), where "p_y" in a
- * text is written p with a subscript y. */
+/** A sketch of an SVG element (common.js, patch): n("rect", {x: 1, ...}) or n("text", {...},
+ * "its text"), where "p_y" in a text is written p with a subscript y. */
 function n(tag, attrs, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) node.setAttribute(k, String(v));
-  if (text === undefined) return node;
-  subscriptParts(text).forEach((part, k) => {
-    if (k % 2 === 0) node.append(part);
-    else node.append(n("tspan", { "baseline-shift": "sub", "font-size": "75%" }, part));
-  });
-  return node;
+  const parts = text === undefined ? [] : subscriptParts(text);
+  return sketch(tag, attrs, parts.map((part, k) => (k % 2 === 0 ? part : n("tspan", { "baseline-shift": "sub", "font-size": "75%" }, part))), SVG);
 }
 
-/** Replace the chart in div by an SVG of these nodes, with its title and text alternative: the
- * name is the title and the summary sentence its caller left in div.dataset.summary, else its
+/** Show in div an SVG of these sketches (redrawn in place), with its title and text alternative:
+ * the name is the title and the summary sentence its caller left in div.dataset.summary, else its
  * numbers; the drawing itself is hidden from assistive technology. */
 function svg(div, width, height, title, desc, nodes) {
   const summary = div.dataset.summary;
@@ -126,15 +142,15 @@ function svg(div, width, height, title, desc, nodes) {
     "aria-label": summary ? title + ". " + summary : title + ": " + desc,
   });
   for (const node of nodes) {
-    node.setAttribute("aria-hidden", "true");
+    const a = node.attrs;
+    a["aria-hidden"] = "true";
     // a lighter shape (another class than the target, another series) still keeps 3:1 on white
-    const opacity = node.getAttribute("fill-opacity");
-    if (node.tagName === "rect" && opacity !== null && Number(opacity) < LIGHT) node.setAttribute("fill-opacity", String(LIGHT));
-    const fill = node.getAttribute("fill") || "";
-    if (/^#[0-9a-f]{8}$/i.test(fill) && parseInt(fill.slice(7), 16) / 255 < LIGHT) node.setAttribute("fill", fill.slice(0, 7) + "c0");
+    if (node.tag === "rect" && a["fill-opacity"] !== undefined && Number(a["fill-opacity"]) < LIGHT) a["fill-opacity"] = String(LIGHT);
+    const fill = a.fill || "";
+    if (/^#[0-9a-f]{8}$/i.test(fill) && parseInt(fill.slice(7), 16) / 255 < LIGHT) a.fill = fill.slice(0, 7) + "c0";
   }
-  root.append(n("title", {}, title), n("desc", {}, desc), ...nodes);
-  div.replaceChildren(root);
+  root.children.push(n("title", {}, title), n("desc", {}, desc), ...nodes);
+  patchChildren(div, [root]); // the SVG on the page, changed where it differs (common.js)
 }
 
 /** A sentence naming a bar chart's target and its largest value: "target 3 cat: 0.7492; ...". */

@@ -1,7 +1,7 @@
 /* The explainer: four CIFAR-10 test pictures through the Net on the server (/predict), whose
  * logits start the instrument (instrument.js); the mistakes computed live on the row being
  * edited; the stability box in float64 and float32. */
-import { s, fmt, el, clear, postForm, postJSON, className, CLASSES, subscripted } from "./common.js";
+import { s, fmt, el, patchChildren, postForm, postJSON, className, CLASSES, subscripted } from "./common.js";
 import { createInstrument, parseNumber } from "./instrument.js";
 import { crossEntropy, stability } from "./engine.js";
 import { lazy } from "./charts.js";
@@ -61,11 +61,10 @@ const instrument = createInstrument({
 function live(name, pairs) {
   const dl = document.querySelector('[data-live="' + name + '"]');
   if (!dl) return;
-  clear(dl);
-  for (const [key, value, wide] of pairs) {
-    dl.append(el("dt", null, subscripted(key)));
-    dl.append(el("dd", { text: value, class: wide ? "wide" : null }));
-  }
+  patchChildren(dl, pairs.flatMap(([key, value, wide]) => [
+    el("dt", null, subscripted(key)),
+    el("dd", { text: value, class: wide ? "wide" : null }),
+  ]));
 }
 
 function vec(xs, digits) {

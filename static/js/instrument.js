@@ -5,7 +5,7 @@
  * PyTorch agrees with every stage, or where it differs. A state PyTorch refuses (a label out of
  * range, one-hot labels as integers, ...) is sent to POST /try, which answers with PyTorch's own
  * error. The state lives in the address bar, written so that a copied link reproduces it. */
-import { s, fmt, pyNum, el, clear, postJSON, color, syncLangLinks, subscripted } from "./common.js";
+import { s, fmt, pyNum, el, clear, patchChildren, setText, postJSON, color, syncLangLinks, subscripted, afterPaint } from "./common.js";
 import { crossEntropy, differences, entropyParts } from "./engine.js";
 import { renderStages } from "./stages.js";
 import { columns, line, lazy, nextVersion } from "./charts.js";
@@ -446,6 +446,14 @@ export function createInstrument(config) {
     inputSince = 0;
     version += 1;
     nextVersion();
+    const shown = version;
+    afterPaint(() => {
+      // from the input to this frame on screen: what bench.explainer reports (asked for first:
+      // the charts near the screen, drawn once the frame is painted (charts.js), come after)
+      lossOut.dataset.latencyMs = (performance.now() - since).toFixed(1);
+      lossOut.dataset.pending = "false";
+      lossOut.dataset.version = String(shown);
+    });
     const stale = invalid.size > 0;
     document.body.classList.toggle("is-stale", stale);
     if (!stale) {
@@ -462,20 +470,6 @@ export function createInstrument(config) {
     for (const id of ["step", "step10"]) $(id).disabled = stale || refused();
     drawReadout();
     lossOut.dataset.drawMs = (performance.now() - drawStart).toFixed(2);
-    afterPaint(() => {
-      // from the input to this frame on screen: what bench.explainer reports
-      lossOut.dataset.latencyMs = (performance.now() - since).toFixed(1);
-      lossOut.dataset.pending = "false";
-      lossOut.dataset.version = String(version);
-    });
-  }
-
-  /** Run f once the frame being drawn has been painted: a message posted from inside a frame's
-   * rendering is delivered right after it. */
-  function afterPaint(f) {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = f;
-    channel.port2.postMessage(null);
   }
 
   function stageContext() {
@@ -530,11 +524,11 @@ export function createInstrument(config) {
     const t = state.rows[state.i].t;
     minis.forEach((m, c) => {
       m.pBar.style.width = (Number.isFinite(p[c]) ? p[c] * 100 : 0) + "%";
-      m.pText.textContent = fmt(p[c], 3);
+      setText(m.pText, fmt(p[c], 3));
       const share = Number.isFinite(g[c]) ? (Math.abs(g[c]) / gmax) * 50 : 0;
       m.gBar.style.width = share + "%";
       m.gBar.style.left = (g[c] < 0 ? 50 - share : 50) + "%";
-      m.gText.textContent = fmt(g[c], 3);
+      setText(m.gText, fmt(g[c], 3));
       m.row.classList.toggle("is-target", state.form !== "soft" && c === t);
     });
   }
@@ -558,9 +552,10 @@ export function createInstrument(config) {
   }
 
   function drawReadout() {
-    const list = clear($("notes"));
-    for (const n of notes) list.append(el("li", { text: n }));
-    for (const why of invalid.values()) list.append(el("li", { class: "error", text: s("stale_field", { why }) }));
+    const items = notes.map((n) => el("li", { text: n }));
+    for (const why of invalid.values()) items.push(el("li", { class: "error", text: s("stale_field", { why }) }));
+    if (!invalid.size && res) items.push(...readoutNotes());
+    patchChildren($("notes"), items);
     if (invalid.size) {
       lossOut.classList.add("is-stale");
       setVerdict("stale", s("torch_stale"));
@@ -568,8 +563,8 @@ export function createInstrument(config) {
     }
     lossOut.classList.remove("is-stale");
     if (!res) {
-      lossOut.textContent = "";
-      $("loss-formula").textContent = "";
+      setText(lossOut, "");
+      setText($("loss-formula"), "");
       const answer = tried && tried.version === version ? tried.answer : null;
       setVerdict("refused", answer && !answer.ok
         ? s("torch_refuses", { error: answer.error.type + ": " + answer.error.message })
@@ -577,28 +572,35 @@ export function createInstrument(config) {
       return;
     }
     const loss = Array.isArray(res.loss) ? res.loss[state.i] : res.loss;
-    lossOut.textContent = plain(loss);
-    $("loss-formula").replaceChildren(...subscripted(lossFormula()));
+    setText(lossOut, plain(loss));
+    patchChildren($("loss-formula"), subscripted(lossFormula()));
+    if (!server || server.version !== drawn) setVerdict("pending", s("torch_asking"));
+  }
+
+  /** The readout's notes on the state drawn: a weight that one row cancels, probabilities that
+   * do not sum to 1, PyTorch's warnings. */
+  function readoutNotes() {
+    const list = [];
     if (N() === 1 && state.weight && state.reduction === "mean" && state.form !== "soft" && state.form !== "one_hot_float") {
-      list.append(el("li", null, subscripted(s("one_row_weight"))));
+      list.push(el("li", null, subscripted(s("one_row_weight"))));
     }
     if (state.form === "soft") {
       state.soft.forEach((row, k) => {
         const total = row.reduce((a, b) => a + b, 0);
-        if (Math.abs(total - 1) > 1e-9) list.append(el("li", { text: s("prob_sum_row", { k: k + 1, s: fmt(total) }) }));
+        if (Math.abs(total - 1) > 1e-9) list.push(el("li", { text: s("prob_sum_row", { k: k + 1, s: fmt(total) }) }));
       });
     }
     if (server && server.version === drawn) {
-      for (const w of server.answer.warnings || []) list.append(el("li", { text: w }));
+      for (const w of server.answer.warnings || []) list.push(el("li", { text: w }));
     }
-    if (!server || server.version !== drawn) setVerdict("pending", s("torch_asking"));
+    return list;
   }
 
   function setVerdict(kind, text) {
     verdictEl.dataset.verdict = kind;
     verdictEl.dataset.version = String(version); // the state it speaks of
     verdictEl.className = "verdict " + (kind === "agrees" ? "ok" : kind === "pending" ? "" : "bad");
-    verdictEl.textContent = text;
+    setText(verdictEl, text);
   }
 
   // ---- asking PyTorch ------------------------------------------------------------------------
@@ -676,25 +678,26 @@ export function createInstrument(config) {
 
   const formResult = $("form-result");
   function drawForm() {
-    clear(formResult);
+    const nodes = [];
     const answer = tried && tried.version === version ? tried.answer : null;
     if (refused()) {
       if (!answer) {
-        formResult.append(el("p", { class: "hint", text: s("torch_asking_refusal") }));
+        nodes.push(el("p", { class: "hint", text: s("torch_asking_refusal") }));
       } else if (!answer.ok) {
-        formResult.append(el("p", { class: "form-error" }, [
+        nodes.push(el("p", { class: "form-error" }, [
           el("strong", { text: s("torch_raises") + " " }),
           el("code", { text: answer.error.type + ": " + answer.error.message }),
         ]));
-        formResult.append(el("p", { text: refusalWhy() }));
+        nodes.push(el("p", { text: refusalWhy() }));
       }
+      patchChildren(formResult, nodes);
       return;
     }
     if (state.form === "one_hot_float") {
       const index = crossEntropy(state.rows.map((r) => r.z), state.rows.map((r) => r.t), options());
       const a = scalarLoss(index);
       const torch = answer && answer.ok ? (Array.isArray(answer.value) ? answer.value.reduce((x, y) => x + y, 0) : answer.value) : null;
-      formResult.append(el("dl", { class: "keynums" }, [
+      nodes.push(el("dl", { class: "keynums" }, [
         el("div", null, [el("dt", { text: s("loss_class_index") }), el("dd", { text: fmt(a, 6) })]),
         el("div", null, [el("dt", { text: s("loss_one_hot_torch") }), el("dd", { text: torch === null ? "…" : fmt(torch, 6) })]),
       ]));
@@ -702,10 +705,12 @@ export function createInstrument(config) {
       let why = same ? s("one_hot_same") : s("one_hot_differs");
       if (state.weight && state.reduction === "mean") why = s("one_hot_weights", { n: N(), d: fmt(index.denominator, 4) });
       else if (!same && state.eps > 0) why = s("one_hot_float32");
-      formResult.append(el("p", { text: why }));
+      nodes.push(el("p", { text: why }));
+      patchChildren(formResult, nodes);
       return;
     }
-    formResult.append(el("p", { text: state.form === "soft" ? s("form_soft_ok") : s("form_index_ok") }));
+    nodes.push(el("p", { text: state.form === "soft" ? s("form_soft_ok") : s("form_index_ok") }));
+    patchChildren(formResult, nodes);
   }
 
   function refusalWhy() {
@@ -724,12 +729,13 @@ export function createInstrument(config) {
     const q = res.target_dist[state.i];
     const lp = res.log_probs[state.i];
     const parts = entropyParts(q, lp);
-    const keys = clear($("entropy-keys"));
-    const pair = (label, value) => keys.append(el("div", null, [el("dt", { text: label }), el("dd", { text: fmt(value, 6) })]));
-    pair("H(q, p)", parts.cross);
-    pair("H(q)", parts.entropy);
-    pair("KL(q ‖ p)", parts.kl);
-    pair("H(q) + KL", parts.entropy + parts.kl);
+    const pair = (label, value) => el("div", null, [el("dt", { text: label }), el("dd", { text: fmt(value, 6) })]);
+    patchChildren($("entropy-keys"), [
+      pair("H(q, p)", parts.cross),
+      pair("H(q)", parts.entropy),
+      pair("KL(q ‖ p)", parts.kl),
+      pair("H(q) + KL", parts.entropy + parts.kl),
+    ]);
     const labels = config.stageClasses(C()).map((_, c) => config.short(c));
     columns(panel.querySelector('[data-chart="entropy"]'), {
       labels, title: s("chart_q_p"), fmt: (v, d) => fmt(v, d === undefined ? 3 : d), legend: true, values: false,
@@ -743,7 +749,7 @@ export function createInstrument(config) {
   function drawStep() {
     if (!res) return;
     const n = steps ? steps.losses.length - 1 : 0;
-    $("step-count").textContent = s("steps_taken", { n, loss: fmt(scalarLoss(res), 6) });
+    setText($("step-count"), s("steps_taken", { n, loss: fmt(scalarLoss(res), 6) }));
     $("unstep").disabled = !steps;
     line(document.querySelector('[data-chart="history"]'), {
       values: steps ? steps.losses : [scalarLoss(res)], color: color("nll"), title: s("chart_history"),
@@ -783,7 +789,7 @@ export function createInstrument(config) {
       lines.push(state.reduction === "none" ? "loss.sum().backward()" : "loss.backward()");
       lines.push("", 'print("loss:", loss)', 'print("softmax:", F.softmax(outputs, dim=1))', 'print("grad:", outputs.grad)');
     }
-    $("code").textContent = lines.join("\n");
+    setText($("code"), lines.join("\n"));
   }
 
   // copying

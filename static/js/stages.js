@@ -5,7 +5,7 @@
  *        label(c): how the page names class c (optional) }
  * The texts follow the target: one-hot (a class index) or spread (label smoothing, a probability
  * target), shown by the elements' data-when="onehot" / "spread". */
-import { s, fmt, el, clear, fillDl, color, className, sum, product, agree, subscripted } from "./common.js";
+import { s, fmt, el, sketch, clear, fillDl, dlItems, patchChildren, setText, color, className, sum, product, agree, subscripted } from "./common.js";
 import { stageBars, columns, curve, stack } from "./charts.js";
 
 /** True when picture i's target row is not one-hot: every class then counts in the loss. */
@@ -16,7 +16,8 @@ function isSpread(y) {
 function showTexts(spread) {
   for (const node of document.querySelectorAll("[data-when]")) {
     if (!node.closest(".panel") || !node.closest(".stage-grid, .s-checks, .s-grad")) continue;
-    node.hidden = (node.dataset.when === "spread") !== spread;
+    const hidden = (node.dataset.when === "spread") !== spread;
+    if (node.hidden !== hidden) node.hidden = hidden;
   }
 }
 
@@ -69,53 +70,46 @@ function renderPicker(ctx, i) {
 function renderFocus(res, i, ctx, target, loss) {
   const box = q("focus");
   if (!box) return;
-  clear(box);
+  const nodes = [];
   const pic = ctx.pictures && ctx.pictures[i];
   if (pic) {
     // a CIFAR-10 picture is 32×32 already: one picture, said so, rather than the same one twice
     const native = pic.size && pic.size[0] === 32 && pic.size[1] === 32;
     if (pic.src && !native) {
-      box.append(el("figure", null, [
-        el("img", { src: pic.src, alt: s("picture_n", { i: i + 1 }), class: "pixelated" }),
-        el("figcaption", { text: s("original") }),
+      nodes.push(sketch("figure", null, [
+        sketch("img", { src: pic.src, alt: s("picture_n", { i: i + 1 }), class: "pixelated" }),
+        sketch("figcaption", { text: s("original") }),
       ]));
     }
     if (pic.preview) {
-      box.append(el("figure", null, [
-        el("img", { src: pic.preview, alt: "32×32", class: "pixelated" }),
-        el("figcaption", { text: native ? s("original_is_32") : "32×32" }),
+      nodes.push(sketch("figure", null, [
+        sketch("img", { src: pic.preview, alt: "32×32", class: "pixelated" }),
+        sketch("figcaption", { text: native ? s("original_is_32") : "32×32" }),
       ]));
     }
   }
-  const facts = el("dl", { class: "facts" });
   const pred = res.predicted ? res.predicted[i] : null;
-  fillDl(facts, [
+  nodes.push(sketch("dl", { class: "facts" }, dlItems([
     [s("target"), ctx.classes[target] !== undefined ? className(ctx.classes[target]) : "—"],
     [s("predicted"), pred !== null ? className(ctx.classes[pred]) : "—"],
     [s("loss"), fmt(loss), { class: "mono" }],
-  ]);
-  box.append(facts);
-  if (ctx.guessed && ctx.guessed[i]) box.append(el("p", { class: "note", text: s("guess_note") }));
+  ])));
+  if (ctx.guessed && ctx.guessed[i]) nodes.push(sketch("p", { class: "note", text: s("guess_note") }));
+  patchChildren(box, nodes); // only what changed: the box is a live region, and its images stay
 }
 
 function renderTable(res, i, ctx, target, y, prod) {
   const table = q("stage-table");
   if (!table) return;
-  const body = clear(table.tBodies[0]);
   const p = res.softmax[i];
   const grad = p.map((v, c) => (v === null ? null : v - y[c]));
   const cols = [res.logits[i], res.shifted[i], res.exp[i], p, res.log_probs[i], y, prod, grad];
-  ctx.classes.forEach((name, c) => {
-    const tr = el("tr", { class: c === target ? "is-target" : null }, [
-      el("th", { scope: "row", text: classLabel(ctx, c) }),
-    ]);
-    cols.forEach((col, k) => {
-      const v = col[c];
-      tr.append(el("td", { text: fmt(v), class: (k >= 5 && k <= 6 && v === 0) ? "zero" : null }));
-    });
-    if (ctx.weight) tr.append(el("td", { text: fmt(ctx.weight[c]) }));
-    body.append(tr);
-  });
+  const rows = ctx.classes.map((name, c) => sketch("tr", { class: c === target ? "is-target" : null }, [
+    sketch("th", { scope: "row", text: classLabel(ctx, c) }),
+    ...cols.map((col, k) => sketch("td", { text: fmt(col[c]), class: (k >= 5 && k <= 6 && col[c] === 0) ? "zero" : null })),
+    ctx.weight ? sketch("td", { text: fmt(ctx.weight[c]) }) : null,
+  ]));
+  patchChildren(table.tBodies[0], rows); // each cell rewritten only where its text changed
   // the class weights, when there are any: the column that explains a weighted loss
   const headRow = table.tHead.rows[0];
   let weightHead = headRow.querySelector("th.c-weight");
@@ -125,15 +119,15 @@ function renderTable(res, i, ctx, target, y, prod) {
   } else if (!ctx.weight && weightHead) {
     weightHead.remove();
   }
-  const foot = clear(table.tFoot);
   const gradSum = sum(grad);
   const sumRow = [null, null, res.sum_exp[i], sum(p), null, sum(y), sum(prod), Math.abs(gradSum) < 1e-12 ? 0 : gradSum];
-  const tr = el("tr", null, [el("th", { scope: "row", text: "Σ" })]);
-  sumRow.forEach((v) => tr.append(el("td", { text: v === null ? "" : fmt(v) })));
-  if (ctx.weight) tr.append(el("td"));
-  foot.append(tr);
+  patchChildren(table.tFoot, [sketch("tr", null, [
+    sketch("th", { scope: "row", text: "Σ" }),
+    ...sumRow.map((v) => sketch("td", { text: v === null ? "" : fmt(v) })),
+    ctx.weight ? sketch("td") : null,
+  ])]);
   const head = table.querySelector("th.c-onehot");
-  if (head) head.textContent = !ctx.spread ? s("one_hot") : s("target_dist");
+  if (head) setText(head, !ctx.spread ? s("one_hot") : s("target_dist"));
 }
 
 function renderCharts(res, i, ctx, target, y, prod, loss) {
@@ -202,7 +196,6 @@ function renderBatch(res, i, ctx) {
 function renderChecks(res, i, ctx, target, prod, loss) {
   const dl = q("checks");
   if (!dl) return;
-  clear(dl);
   const w = ctx.weight;
   const named = target >= 0 && target < ctx.classes.length;
   const wy = w && named ? w[target] : 1;
@@ -223,17 +216,19 @@ function renderChecks(res, i, ctx, target, prod, loss) {
   } else if (res.torch_loss !== undefined && !Array.isArray(res.torch_loss)) {
     rows.push([s("torch_batch"), res.torch_loss, res.loss]);
   }
+  const nodes = [];
   for (const [label, value, ref] of rows) {
-    dl.append(el("dt", null, subscripted(label)));
-    dl.append(el("dd", { text: fmt(value, 6) }));
+    nodes.push(sketch("dt", null, subscripted(label)));
+    nodes.push(sketch("dd", { text: fmt(value, 6) }));
     if (ref === undefined) {
-      dl.append(el("dd", { class: "verdict na", text: "— " + s("not_apply") }));
+      nodes.push(sketch("dd", { class: "verdict na", text: "— " + s("not_apply") }));
       continue;
     }
     const same = agree(value, ref);
     const nan = same && Number.isNaN(value === null ? NaN : value);
-    dl.append(el("dd", { class: "verdict " + (same ? "ok" : "bad"), text: same ? "✓ " + (nan ? s("agree_nan") : s("agree")) : "✗ " + s("differ") }));
+    nodes.push(sketch("dd", { class: "verdict " + (same ? "ok" : "bad"), text: same ? "✓ " + (nan ? s("agree_nan") : s("agree")) : "✗ " + s("differ") }));
   }
+  patchChildren(dl, nodes);
 }
 
 /** The picture's own F.cross_entropy (from a one-row /loss) arrived: redraw the checks only. */
