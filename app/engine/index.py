@@ -29,10 +29,11 @@ def nll_sum(values: Tensor, counted: Tensor | None = None) -> Tensor:
     """The sum of batch-shaped values over the counted positions (all without `counted`), added
     in the order nll_loss adds a batch's losses and weights: nll_loss_out_frame keeps partial
     sums in a cascade of blocks of 16 positions, which torch.sum does not (where PyTorch's
-    kernels run AVX2, 802 of 1,500 random losses differed in the last bits with torch.sum, none
-    this way). The order is nll_loss's own: the values go to it as the log-probabilities of a
-    single class, negated (nll_loss adds -input[b][0]), with ignore_index where not counted.
-    Where the batch has extra dims, nll_loss takes the same path for them as for the logits."""
+    kernels run AVX2, a third of random losses differed in the last bits with torch.sum; none
+    this way: python -m bench.agreement, tests/engine/test_loss.py). The order is nll_loss's
+    own: the values go to it as the log-probabilities of a single class, negated (nll_loss adds
+    -input[b][0]), with ignore_index where not counted. Where the batch has extra dims,
+    nll_loss takes the same path for them as for the logits."""
     target = torch.zeros_like(values, dtype=torch.int64)  # 1.5 us; torch.zeros(shape) 3.2
     if counted is not None:
         target.masked_fill_(~counted, -100)

@@ -91,9 +91,9 @@ def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
     exp = shifted.exp()  # (logits), in (0, 1]
     sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
     # log_probs = shifted - log(sum_exp) and softmax = exp / sum_exp, as PyTorch's kernels
-    # compute them: where they run AVX2, they take exp and log of every entry with vector
-    # functions, and multiply by 1 / sum_exp, so the two separate steps would differ in the last
-    # bits (on the development machine's AVX2 CPU: softmax in 600 of 600 random batches).
+    # compute them: where those run AVX2, the separate steps here rounded otherwise in the last
+    # bits (on the development machine's AVX2 CPU: softmax in 600 of 600 random batches,
+    # log_probs in 592); python -m bench.agreement counts it on any CPU.
     log_probs = torch.log_softmax(z, cd)  # (logits)
     softmax = torch.softmax(z, cd) if wants(wanted, "softmax", "grad") else None
     finite = log_sum_exp = None
