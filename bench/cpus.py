@@ -3,9 +3,10 @@
 On a 2-core machine the scheduler moves a server and wrk between the cores: in some runs they
 take turns on one core, in others not. On the development machine the 9 pairs of one row
 (/predict with one JPEG) fell into two groups in one invocation, 0.54-0.65x and 0.76-0.89x.
-Split, every server (the floor's and the app's alike) runs on the last CPU, and the load
-generator, this process and the browser on the others, in every run. `python -m bench --no-pin`
-(or BENCH_NO_PIN=1) leaves them where the scheduler puts them.
+Split, every server (the floor's and the app's alike) runs on the last CPU in every run, and
+the load generator and this process run on the others while the throughput rows run (the
+browser and the live training's bare loop are left where the scheduler puts them).
+`python -m bench --no-pin` (or BENCH_NO_PIN=1) leaves everything where the scheduler puts it.
 """
 
 import os

@@ -296,6 +296,8 @@ def test_agreement_counts_differences_in_ulps() -> None:
     for ours in (base, one, three):
         agreement.tally(result, "x", ours, base)
     assert (result.cases["x"], result.differ["x"], result.beyond_2_ulps["x"]) == (3, 2, 1)
+    nan = torch.tensor([math.nan, 1.0], dtype=torch.float64)  # NaN counts as equal to NaN
+    assert agreement.same(nan, nan.clone()) and not agreement.same(nan, nan.nan_to_num(0.0))
     scalar = torch.tensor(math.nextafter(1.0, 2.0), dtype=torch.float64)
     assert agreement.ulps_apart(scalar, torch.tensor(1.0, dtype=torch.float64)) == 1.0
 
