@@ -1,12 +1,15 @@
 """Answers as bytes: the engine's stages as answer values, and the two renderings of an answer:
 JSON (orjson, the default) and .npz (numpy's archive of arrays, for clients that ask)."""
 
+import binascii
 import io
 import reprlib
+import struct
 from collections.abc import Collection
 from typing import Any
 
 import numpy as np
+import numpy.lib.format as npy_format
 import orjson
 from fastapi.responses import JSONResponse, Response
 from torch import Tensor
@@ -119,18 +122,59 @@ def stages_to_json(stages: Stages, fields: Collection[str] | None = None) -> dic
 
 
 class NpzResponse(Response):
-    """An answer as an uncompressed .npz (np.savez): what np.load(io.BytesIO(body)) opens
-    without pickle. Every key of the answer is one array: numbers and arrays as they are (NaN
-    and inf kept), strings and lists of strings as unicode arrays, records (a list of objects,
-    such as /predict's images) as a unicode array of their JSON texts; None is left out."""
+    """An answer as an uncompressed .npz (what np.savez writes): what np.load(io.BytesIO(body))
+    opens without pickle. Every key of the answer is one array: numbers and arrays as they are
+    (NaN and inf kept), strings and lists of strings as unicode arrays, records (a list of
+    objects, such as /predict's images) as a unicode array of their JSON texts; None is left
+    out."""
 
     media_type = NPZ
 
     def render(self, content: Any) -> bytes:
-        buffer = io.BytesIO()
-        arrays = {k: as_array(v) for k, v in content.items() if v is not None}
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
-        return buffer.getvalue()
+        return npz_bytes({k: as_array(v) for k, v in content.items() if v is not None})
+
+
+# A stored zip written here rather than by np.savez: savez goes through zipfile a member at a time
+# and copies each array into it, 1.8 ms for the 2.8 MB answer to a 4096 x 10 /loss, against 1.1
+# ms here, of which 0.8 is the CRC-32 that every zip member carries (python -m bench.inprocess
+# npz4096; the whole request takes about 9 ms). The members are numpy's own .npy files
+# (numpy.lib.format writes their headers), so np.load reads the archive as one of savez's.
+LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header (APPNOTE.TXT 4.3.7)
+CENTRAL = struct.Struct("<4s6H3L5H2L")  # its central directory entry (4.3.12)
+END = struct.Struct("<4s4H2LH")  # the end of central directory record (4.3.16)
+VERSION = 20  # 2.0: the version that a stored member needs
+DATE_1980 = 0x21  # 1980-01-01 in MS-DOS format, the earliest (savez writes the current date)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The .npz of these arrays: a stored (uncompressed) zip of one NAME.npy per array."""
+    members: list[bytes | memoryview] = []
+    directory: list[bytes] = []
+    offset = 0
+    for key, value in arrays.items():
+        array = value if value.flags.c_contiguous else value.copy(order="C")  # keeps 0-d
+        name, head = f"{key}.npy".encode(), npy_header(array)
+        data = array.data.cast("B")  # the values' bytes, without a copy
+        crc, size = binascii.crc32(data, binascii.crc32(head)), len(head) + len(data)
+        # what both headers say: flags, method (0: stored), time, date, CRC-32, compressed and
+        # uncompressed size, the name's length, the extra field's
+        shared = (0, 0, 0, DATE_1980, crc, size, size, len(name), 0)
+        local = LOCAL.pack(b"PK\x03\x04", VERSION, *shared) + name
+        # ... and the directory's: made by, needed, the above, comment, disk, attributes, offset
+        entry = CENTRAL.pack(b"PK\x01\x02", VERSION, VERSION, *shared, 0, 0, 0, 0, offset)
+        directory.append(entry + name)
+        members += [local, head, data]
+        offset += len(local) + size
+    central = b"".join(directory)
+    end = END.pack(b"PK\x05\x06", 0, 0, len(directory), len(directory), len(central), offset, 0)
+    return b"".join([*members, central, end])
+
+
+def npy_header(array: np.ndarray) -> bytes:
+    """The header of the .npy file of a C-contiguous array, as numpy.lib.format writes it."""
+    out = io.BytesIO()
+    npy_format.write_array_header_1_0(out, npy_format.header_data_from_array_1_0(array))
+    return out.getvalue()
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -211,15 +211,22 @@ def test_ignore_index_at_the_ends_of_int64_is_accepted(ignore_index):
     assert stages.loss.item() == F.cross_entropy(z, T, ignore_index=ignore_index).item()
 
 
-def test_anything_pytorch_still_rejects_becomes_an_input_error(monkeypatch):
-    """The checks come first; F.cross_entropy runs after them and would catch what they miss."""
+@pytest.mark.parametrize(
+    "function, options",
+    [
+        ("nll_loss", {}),  # class indices: nll_loss on the log_softmax, as F.cross_entropy runs
+        ("cross_entropy", {"label_smoothing": 0.1}),
+    ],
+)
+def test_anything_pytorch_still_rejects_becomes_an_input_error(monkeypatch, function, options):
+    """The checks come first; PyTorch's loss runs after them and would catch what they miss."""
 
     def rejects(*args, **kwargs):
         raise RuntimeError("something the checks missed")
 
-    monkeypatch.setattr("app.engine.loss.F.cross_entropy", rejects)
+    monkeypatch.setattr(f"app.engine.loss.F.{function}", rejects)
     with pytest.raises(InputError) as info:
-        cross_entropy_stages(Z, T)
+        cross_entropy_stages(Z, T, **options)
     assert str(info.value) == "PyTorch rejected this input: something the checks missed"
     assert isinstance(info.value.__cause__, RuntimeError)
 
