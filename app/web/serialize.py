@@ -143,7 +143,9 @@ LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header (APPNOTE.TXT 4.3.7
 CENTRAL = struct.Struct("<4s6H3L5H2L")  # its central directory entry (4.3.12)
 END = struct.Struct("<4s4H2LH")  # the end of central directory record (4.3.16)
 VERSION = 20  # 2.0: the version that a stored member needs
-DATE_1980 = 0x21  # 1980-01-01 in MS-DOS format, the earliest (savez writes the current date)
+MADE_BY = 3 << 8 | VERSION  # on Unix (whose permissions EXTERNAL holds), by zip 2.0
+EXTERNAL = 0o600 << 16  # read and write for the owner, as savez's members have
+DATE_1980 = 0x21  # 1980-01-01 in MS-DOS format, the date savez writes too
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -161,7 +163,7 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
         shared = (0, 0, 0, DATE_1980, crc, size, size, len(name), 0)
         local = LOCAL.pack(b"PK\x03\x04", VERSION, *shared) + name
         # ... and the directory's: made by, needed, the above, comment, disk, attributes, offset
-        entry = CENTRAL.pack(b"PK\x01\x02", VERSION, VERSION, *shared, 0, 0, 0, 0, offset)
+        entry = CENTRAL.pack(b"PK\x01\x02", MADE_BY, VERSION, *shared, 0, 0, 0, EXTERNAL, offset)
         directory.append(entry + name)
         members += [local, head, data]
         offset += len(local) + size

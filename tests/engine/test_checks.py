@@ -228,6 +228,8 @@ def test_anything_pytorch_still_rejects_becomes_an_input_error(monkeypatch, func
     with pytest.raises(InputError) as info:
         cross_entropy_stages(Z, T, **options)
     assert str(info.value) == "PyTorch rejected this input: something the checks missed"
+    assert info.value.code == "pytorch_rejected"
+    assert info.value.params == {"error": "something the checks missed"}
     assert isinstance(info.value.__cause__, RuntimeError)
 
 

@@ -248,6 +248,25 @@ def test_the_archive_holds_what_np_savez_writes() -> None:
             assert np.array_equal(got, expected, equal_nan=expected.dtype.kind == "f"), key
 
 
+def test_the_archive_is_the_zip_that_zipfile_writes() -> None:
+    """Every header field, byte for byte, against the standard library's zipfile writing the
+    same .npy members (as numpy.lib.format writes them) with the same dates and attributes."""
+    import zipfile
+
+    from app.web.serialize import npz_bytes
+
+    cases = {k: v for k, v in ARCHIVE_CASES.items() if v.flags.c_contiguous}
+    expected = io.BytesIO()
+    with zipfile.ZipFile(expected, "w", zipfile.ZIP_STORED) as archive:
+        for key, array in cases.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system, info.create_version, info.extract_version = 3, 20, 20
+            archive.writestr(info, member.getvalue())
+    assert npz_bytes(cases) == expected.getvalue()
+
+
 def test_an_archive_of_nothing_is_an_empty_npz() -> None:
     from app.web.serialize import npz_bytes
 
