@@ -76,7 +76,11 @@ async def pictures_and_labels(form: FormData) -> tuple[torch.Tensor, list[int]]:
     """The normalised (N, 3, 32, 32) batch of a multipart form's images, and its labels."""
     images = [await f.read() for f in form.getlist("image") if isinstance(f, UploadFile)]
     labels = [label_index(str(x)) for x in form.getlist("label")]
+    # Channels first in memory, as the tutorial's ToTensor gives and the app computes: a permuted
+    # view left as it is runs the Net channels last, with other logits in the last bits on AVX2
+    # CPUs (one picture: 390 us against 458 us channels first, on the AVX2 development machine).
     pixels = torch.from_numpy(np.stack([decode(b) for b in images])).permute(0, 3, 1, 2)
+    pixels = pixels.contiguous()
     return (pixels.to(torch.float32) / 255.0 - MEAN) / STD, labels
 
 
