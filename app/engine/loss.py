@@ -45,11 +45,12 @@ def cross_entropy_stages(
     """Compute F.cross_entropy(logits, target, ...) stage by stage, plus its gradient.
 
     `wanted` names the stages the caller will read; a stage off the way to them is not computed.
-    grad, softmax, log_sum_exp, one_hot, target_dist and predicted are None unless named (or
-    needed for one that is: the gradient needs softmax), the warnings empty unless "warnings" or
-    "warning_codes" is named. Every other stage is on the way to the loss, or costs next to
-    nothing, and is always computed; so is torch_loss, the cross-check. A stage computed is the
-    same, bit for bit, whatever else is asked for.
+    grad, softmax, max_logit, shifted, exp, sum_exp, log_sum_exp, one_hot, target_dist and
+    predicted are None unless named (or needed for one that is: the gradient needs softmax, and
+    log_sum_exp, predicted and the warnings the max and the shifted steps), the warnings empty
+    unless "warnings" or "warning_codes" is named. Every other stage is on the way to the loss,
+    or costs next to nothing, and is always computed; so is torch_loss, the cross-check. A stage
+    computed is the same, bit for bit, whatever else is asked for.
 
     The stages are PyTorch's bit for bit, NaN and inf included, on every CPU: loss as
     F.cross_entropy, log_sum_exp as torch.logsumexp, softmax and log_probs as torch.softmax and

@@ -22,10 +22,10 @@ class Stages:
     """Every intermediate of the loss, from logits to loss and gradient."""
 
     logits: Tensor  # logits-shaped
-    max_logit: Tensor  # batch-shaped: the shift that keeps exp() from overflowing
-    shifted: Tensor  # logits - max_logit, every entry <= 0
-    exp: Tensor  # exp(shifted), in (0, 1]
-    sum_exp: Tensor  # batch-shaped, >= 1
+    max_logit: Tensor | None  # batch-shaped: the shift that keeps exp() from overflowing
+    shifted: Tensor | None  # logits - max_logit, every entry <= 0
+    exp: Tensor | None  # exp(shifted), in (0, 1]
+    sum_exp: Tensor | None  # batch-shaped, >= 1
     log_sum_exp: Tensor | None  # batch-shaped: max_logit + log(sum_exp); max_logit where it is
     # +-inf
     softmax: Tensor | None  # exp / sum_exp
@@ -61,11 +61,12 @@ def class_dim(z: Tensor) -> int:
 class Softmax:
     """softmax and log_softmax of the logits, step by step: the first stages of Stages."""
 
-    max_logit: Tensor  # batch-shaped
+    max_logit: Tensor | None  # batch-shaped; None unless one of SHIFTED is asked for, as the
+    # next three
     predicted: Tensor | None  # batch-shaped int64: where the max is; None unless asked for
-    shifted: Tensor  # logits-shaped
-    exp: Tensor  # logits-shaped
-    sum_exp: Tensor  # batch-shaped
+    shifted: Tensor | None  # logits-shaped
+    exp: Tensor | None  # logits-shaped
+    sum_exp: Tensor | None  # batch-shaped
     log_sum_exp: Tensor | None  # batch-shaped; None unless asked for (or the warnings)
     softmax: Tensor | None  # logits-shaped; None unless asked for (or the gradient)
     log_probs: Tensor  # logits-shaped
@@ -78,24 +79,32 @@ class Softmax:
         return self.softmax
 
 
+# The shifted steps (z - max, exp and their sum) and what is made of them: computed only when one
+# of these is asked for, since log_probs and softmax are PyTorch's kernels' own.
+SHIFTED = ("max_logit", "shifted", "exp", "sum_exp", "log_sum_exp", "predicted", *WARNINGS)
+
+
 def softmax_stages(z: Tensor, cd: int, wanted: frozenset[str]) -> Softmax:
-    """softmax and log_softmax over the class dim, shifted by the max so that exp() cannot
-    overflow; log_probs and softmax are PyTorch's own, bit for bit, on every CPU. softmax only if
-    `wanted` names it or the gradient; log_sum_exp, and whether log_probs is finite, only if it
-    names log_sum_exp or the warnings; the argmax (predicted) only if it names it."""
-    if wants(wanted, "predicted"):
-        max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
-    else:
-        max_logit, predicted = z.amax(dim=cd), None  # the same max, without looking for where
-    shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0
-    exp = shifted.exp()  # (logits), in (0, 1]
-    sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
+    """softmax and log_softmax over the class dim; log_probs and softmax are PyTorch's own, bit
+    for bit, on every CPU. softmax only if `wanted` names it or the gradient. The shifted steps
+    (the max, z - max, exp and their sum) only if it names one of SHIFTED; log_sum_exp, and
+    whether log_probs is finite, only if it names log_sum_exp or the warnings; the argmax
+    (predicted) only if it names it."""
     # log_probs = shifted - log(sum_exp) and softmax = exp / sum_exp, as PyTorch's kernels
-    # compute them: where those run AVX2, the separate steps here rounded otherwise in the last
+    # compute them: where those run AVX2, the separate steps below rounded otherwise in the last
     # bits (on the development machine's AVX2 CPU: softmax in 600 of 600 random batches,
     # log_probs in 592); python -m bench.agreement counts it on any CPU.
     log_probs = torch.log_softmax(z, cd)  # (logits)
     softmax = torch.softmax(z, cd) if wants(wanted, "softmax", "grad") else None
+    if not wants(wanted, *SHIFTED):
+        return Softmax(None, None, None, None, None, None, softmax, log_probs, None)
+    if wants(wanted, "predicted"):
+        max_logit, predicted = z.max(dim=cd)  # (batch); the argmax is the prediction
+    else:
+        max_logit, predicted = z.amax(dim=cd), None  # the same max, without looking for where
+    shifted = z - max_logit.unsqueeze(cd)  # (logits), every entry <= 0: exp cannot overflow
+    exp = shifted.exp()  # (logits), in (0, 1]
+    sum_exp = exp.sum(dim=cd)  # (batch), >= 1: the max contributes exp(0)
     finite = log_sum_exp = None
     if wants(wanted, "log_sum_exp", *WARNINGS):
         # A row with a NaN or infinite logit (or one that overflows) has a log-probability that

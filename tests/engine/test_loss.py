@@ -233,6 +233,7 @@ def test_every_target_counted_gives_the_same_numbers_as_with_one_ignored(
 def test_tutorial_numbers():
     z = torch.tensor([-1.2, -2.1, 0.6, 2.3, -0.5, 1.4, 0.3, -0.8, -0.3, -1.6], dtype=F64)
     s = cross_entropy_stages(z, torch.tensor(3))
+    assert s.max_logit is not None and s.shifted is not None and s.sum_exp is not None
     assert s.max_logit.item() == 2.3 and s.predicted is not None and s.predicted.item() == 3
     assert s.shifted[3].item() == 0.0 and torch.all(s.shifted <= 0)
     close(s.sum_exp, torch.exp(z - 2.3).sum())
@@ -302,7 +303,7 @@ def test_softmax_is_shift_invariant_and_sums_to_one(case):
     close(a.softmax.sum(), torch.tensor(1.0, dtype=F64), tol=1e-12)
     close(a.softmax, b.softmax, tol=1e-9)
     close(a.grad, b.grad, tol=1e-9)
-    assert a.sum_exp.item() >= 1.0
+    assert a.sum_exp is not None and a.sum_exp.item() >= 1.0
 
 
 # --- NaN, inf and the warnings that explain them -------------------------------------------------

@@ -1,6 +1,6 @@
 """cross_entropy_stages(..., wanted=...): the stages off the way to those asked for (the
-gradient, the warnings, softmax, log_sum_exp, one_hot, target_dist, predicted) only when asked
-for, and
+gradient, the warnings, softmax, the shifted steps, log_sum_exp, one_hot, target_dist,
+predicted) only when asked for, and
 every stage asked for the same, bit for bit, as in the full computation (and PyTorch's)."""
 
 import math
@@ -69,6 +69,8 @@ def test_nothing_asked_for_still_computes_the_loss(case: str) -> None:
     assert stages.grad is None and stages.warnings == []
     assert stages.softmax is None and stages.log_sum_exp is None and stages.one_hot is None
     assert stages.predicted is None
+    shifted = (stages.max_logit, stages.shifted, stages.exp, stages.sum_exp)
+    assert shifted == (None, None, None, None)  # log_probs is PyTorch's log_softmax alone
     # probability targets are the target distribution (smoothed): the loss needs it
     assert (stages.target_dist is None) == (t.shape != z.shape)
     expected = F.cross_entropy(z, t, **options)
@@ -100,3 +102,12 @@ def test_one_hot_alone_leaves_the_smoothed_target_out():
     z, t, options = CASES["smoothed"]
     stages = cross_entropy_stages(z, t, **options, wanted=["one_hot"])
     assert stages.one_hot is not None and stages.target_dist is None
+
+
+@pytest.mark.parametrize("name", ["max_logit", "shifted", "exp", "sum_exp"])
+def test_the_shifted_steps_alone_leave_the_rest_out(name: str) -> None:
+    """Asking for one of the shifted steps computes them, and not what is made of them."""
+    z, t, options = CASES["every position counts"]
+    stages = cross_entropy_stages(z, t, **options, wanted=[name])
+    assert all(isinstance(getattr(stages, s), torch.Tensor) for s in ("max_logit", "exp"))
+    assert stages.log_sum_exp is None and stages.predicted is None and stages.softmax is None
