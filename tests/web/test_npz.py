@@ -4,6 +4,7 @@ as arrays, against the JSON of the same request and against PyTorch run here."""
 import io
 import json
 import math
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from app.model import CLASSES
+from app.web.serialize import npz_bytes
 from tests.conftest import image_bytes
 
 NPZ = {"accept": "application/x-npz"}
@@ -227,10 +229,6 @@ ARCHIVE_CASES = {
 def test_the_archive_holds_what_np_savez_writes() -> None:
     """npz_bytes against numpy's own np.savez: the same members, byte for byte, every CRC-32
     right (zipfile checks them), stored and not compressed."""
-    import zipfile
-
-    from app.web.serialize import npz_bytes
-
     ours = zipfile.ZipFile(io.BytesIO(npz_bytes(ARCHIVE_CASES)))
     saved = io.BytesIO()
     np.savez(saved, **ARCHIVE_CASES)  # type: ignore[arg-type]
@@ -251,10 +249,6 @@ def test_the_archive_holds_what_np_savez_writes() -> None:
 def test_the_archive_is_the_zip_that_zipfile_writes() -> None:
     """Every header field, byte for byte, against the standard library's zipfile writing the
     same .npy members (as numpy.lib.format writes them) with the same dates and attributes."""
-    import zipfile
-
-    from app.web.serialize import npz_bytes
-
     cases = {k: v for k, v in ARCHIVE_CASES.items() if v.flags.c_contiguous}
     expected = io.BytesIO()
     with zipfile.ZipFile(expected, "w", zipfile.ZIP_STORED) as archive:
@@ -268,7 +262,5 @@ def test_the_archive_is_the_zip_that_zipfile_writes() -> None:
 
 
 def test_an_archive_of_nothing_is_an_empty_npz() -> None:
-    from app.web.serialize import npz_bytes
-
     with np.load(io.BytesIO(npz_bytes({})), allow_pickle=False) as archive:
         assert archive.files == []
