@@ -2,7 +2,7 @@
 uploaded pictures into that input. Imports only the engine."""
 
 from app.model.inputs import MEAN, SIZE, STD, normalize
-from app.model.net import CLASSES, INPUT_SHAPE, Net, architecture, parameter_count
+from app.model.net import CLASSES, INPUT_SHAPE, Net, architecture, inference, parameter_count
 from app.model.weights import (
     DeviceError,
     NetCache,
@@ -24,6 +24,7 @@ __all__ = [
     "NetCache",
     "WeightsError",
     "architecture",
+    "inference",
     "load_net",
     "net_from_bytes",
     "normalize",

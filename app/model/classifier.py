@@ -1,6 +1,7 @@
 """The served Net: where it runs, what is known about its weights, and its logits for a batch."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Any, Literal
 
 import torch
 
-from app.model.net import CLASSES, Net, architecture, parameter_count
+from app.model.net import CLASSES, Net, architecture, inference, parameter_count
 from app.model.weights import NetCache, load_net, pick_device, sha256_file
 
 WeightsSource = Literal["shipped", "upload"]
@@ -52,9 +53,15 @@ class Classifier:
         )
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """(N, 3, 32, 32) normalised pictures -> (N, 10) logits on the CPU."""
+        """(N, 3, 32, 32) normalised pictures -> (N, 10) logits on the CPU: net(batch), bit for
+        bit, through net.inference (without nn.Module's calls)."""
         with torch.inference_mode():
-            return self.net(batch.to(self.device)).cpu()
+            return self.forward(batch.to(self.device)).cpu()
+
+    @cached_property
+    def forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The Net's forward as plain torch calls (see net.inference), made once per weights."""
+        return inference(self.net)
 
     @cached_property
     def card(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from app.model import (
     Net,
     WeightsError,
     architecture,
+    inference,
     load_net,
     normalize,
     parameter_count,
@@ -168,6 +169,41 @@ def test_parameter_count_and_architecture() -> None:
     assert sum(r["parameters"] for r in rows) == 62006
     assert {r["type"] for r in rows} == {"Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"}
     json.dumps(rows)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7, 32, 64])
+def test_inference_is_the_tutorials_forward_bit_for_bit(batch: int) -> None:
+    """inference() against the tutorial's own Net, verbatim, on the same weights: its logits
+    are the same to the last bit (the shipped weights and random ones; one picture or many)."""
+    for seed, weights in ((0, SHIPPED), (1, None)):
+        gen = torch.Generator().manual_seed(seed)
+        tutorial = TutorialNet()
+        if weights is not None:
+            tutorial.load_state_dict(torch.load(weights, weights_only=True))
+        net = Net()
+        net.load_state_dict(tutorial.state_dict())
+        x = torch.randn(batch, 3, 32, 32, generator=gen)
+        with torch.inference_mode():
+            assert torch.equal(inference(net)(x), tutorial(x))
+
+
+def test_inference_follows_parameters_updated_in_place() -> None:
+    """The chain holds the Net's own parameters: an optimiser's step (in place) shows in it."""
+    net = Net()
+    run = inference(net)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        net.fc3.bias.add_(1.0)
+        net.conv1.weight.mul_(0.5)
+        assert torch.equal(run(x), net(x))
+
+
+def test_inference_refuses_a_layer_it_does_not_know() -> None:
+    """A layer changed to one the chain has no function for is refused, not run otherwise."""
+    net = Net()
+    net.conv1 = torch.nn.Conv2d(3, 6, 5, padding_mode="reflect")
+    with pytest.raises(ValueError, match="Conv2d"):
+        inference(net)
 
 
 def test_pick_device() -> None:
