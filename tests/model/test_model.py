@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import app.model.net as net_module
 from app.model import (
     CLASSES,
     DeviceError,
@@ -167,6 +168,13 @@ def test_parameter_count_and_architecture() -> None:
     assert rows[6]["out_shape"] == [1, 400]
     assert rows[-1]["out_shape"] == [1, 10]
     assert sum(r["parameters"] for r in rows) == 62006
+    assert (
+        rows[0]["description"]
+        == repr(net.conv1)
+        == "Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))"
+    )
+    assert [r["description"] for r in rows[1:3]] == ["ReLU()", repr(net.pool)]
+    assert rows[6]["description"] == "Flatten()"
     assert {r["type"] for r in rows} == {"Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"}
     json.dumps(rows)
 
@@ -196,6 +204,28 @@ def test_inference_follows_parameters_updated_in_place() -> None:
         net.fc3.bias.add_(1.0)
         net.conv1.weight.mul_(0.5)
         assert torch.equal(run(x), net(x))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, dilation=2, groups=2),
+        torch.nn.Conv2d(4, 2, (3, 1), stride=(1, 2), padding=(0, 2), bias=False),
+        torch.nn.MaxPool2d(3, stride=1, padding=1, dilation=2, ceil_mode=True),
+        torch.nn.MaxPool2d(2, stride=3, ceil_mode=True),
+        torch.nn.Linear(16, 5),
+        torch.nn.Linear(16, 3, bias=False),
+    ],
+    ids=repr,
+)
+def test_each_layers_function_is_the_layers_own_call(layer: torch.nn.Module) -> None:
+    """The function inference() puts in a layer's place takes the layer's own settings: with
+    other strides, paddings, dilations, groups, rounding or no bias than the Net's, the same
+    numbers as calling the layer."""
+    kind = type(layer).__name__
+    x = torch.randn(3, 4, 9, 16, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        assert torch.equal(net_module._function(kind, layer)(x), layer(x))
 
 
 def test_inference_refuses_a_layer_it_does_not_know() -> None:
