@@ -21,6 +21,7 @@ from app.model.images import (
     MAX_FILENAME_LENGTH,
     ImageError,
     Picture,
+    _stored_zlib,
     _to_rgb_or_rgba,
     clean_filename,
     decode,
@@ -1012,9 +1013,22 @@ def test_preview_is_a_valid_png_with_the_same_pixels(fill: str | int) -> None:
     assert stored[2] == 0x01 and len(stored) == 2 + 5 + 32 * 97 + 4  # not compressed: see _png
     rows = np.frombuffer(zlib.decompress(stored), dtype=np.uint8).reshape(32, 97)
     assert np.array_equal(rows[:, 1:].reshape(32, 32, 3), hwc(picture))
+    assert stored == zlib.compress(rows.tobytes(), 0)  # zlib's own stream, byte for byte
     Image.open(io.BytesIO(data)).verify()  # Pillow's own checks: signature, chunk CRCs
     preview = Image.open(io.BytesIO(data))
     assert np.array_equal(np.asarray(preview.convert("RGB")), hwc(picture))
+
+
+@pytest.mark.parametrize("size", [0, 1, 3104, 65531, 65535])
+def test_stored_zlib_is_zlibs_own_stream(size: int) -> None:
+    """The stored block written by hand: zlib's level 0 byte for byte where zlib writes one
+    block, and a stream zlib reads back (Adler-32 checked) up to the block's limit."""
+    data = bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8))
+    if size <= 65531:
+        assert _stored_zlib(data) == zlib.compress(data, 0)
+    assert zlib.decompress(_stored_zlib(data)) == data
+    with pytest.raises(ValueError, match="65,536 bytes"):
+        _stored_zlib(bytes(65536))
 
 
 def test_preview_reads_the_pixels_in_either_memory_layout() -> None:
