@@ -91,24 +91,11 @@ def _function(kind: str, layer: nn.Module | None) -> Callable[[torch.Tensor], to
     """What layer.forward (or forward's function of no parameters) calls, as in torch.nn's
     Conv2d._conv_forward, MaxPool2d.forward and Linear.forward."""
     if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros":
-        return partial(
-            F.conv2d,
-            weight=layer.weight,
-            bias=layer.bias,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
-            groups=layer.groups,
-        )
+        settings = _settings(layer, "stride", "padding", "dilation", "groups")
+        return partial(F.conv2d, weight=layer.weight, bias=layer.bias, **settings)
     if isinstance(layer, nn.MaxPool2d) and not layer.return_indices:
-        return partial(
-            torch.max_pool2d,
-            kernel_size=layer.kernel_size,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
-            ceil_mode=layer.ceil_mode,
-        )
+        settings = _settings(layer, "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+        return partial(torch.max_pool2d, **settings)
     if isinstance(layer, nn.Linear):
         return partial(F.linear, weight=layer.weight, bias=layer.bias)
     if kind == "ReLU":
@@ -116,6 +103,11 @@ def _function(kind: str, layer: nn.Module | None) -> Callable[[torch.Tensor], to
     if kind == "Flatten":
         return partial(torch.flatten, start_dim=1)
     raise ValueError(f"no function for a {kind} step")
+
+
+def _settings(layer: nn.Module, *names: str) -> dict[str, Any]:
+    """The layer's settings of these names, as keyword arguments."""
+    return {name: getattr(layer, name) for name in names}
 
 
 def architecture(net: Net) -> list[dict[str, Any]]:
