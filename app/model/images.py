@@ -315,10 +315,11 @@ def _stored_zlib(data: bytes) -> bytes:
     the data, its Adler-32. The same bytes as zlib.compress(data, 0) up to 65,531 bytes (zlib
     1.2.13 cuts longer data into more blocks; a 32x32 picture's scanlines are 3,104 bytes).
     Written here because zlib.compress sets up a whole deflate state (some 256 kB) even at
-    level 0. Where that much memory comes from mmap (glibc, in a process that has not yet
-    freed a bigger block) it took 63 us a call for those 3,104 bytes on the development
-    machine, this 2 us; inside the served /predict, 17.7 against 12.1 us at the median for one
-    picture, 5.4 against 2.9 us each for 32 (the two alternating, in process)."""
+    level 0, and where glibc hands that memory back to the system after each call (its trim
+    threshold, 128 kB until the process frees a bigger block), each call faults it in again: 63
+    us a call for those 3,104 bytes in a fresh process on the development machine (3.4 us with
+    MALLOC_TRIM_THRESHOLD_ raised), this 2 us; inside the served /predict, 17.7 against 12.1 us
+    at the median for one picture, 5.4 against 2.9 us each for 32 (alternating, in process)."""
     if len(data) > 0xFFFF:
         raise ValueError(f"{len(data):,} bytes do not fit in one stored block")
     header = b"\x78\x01" + struct.pack("<BHH", 1, len(data), len(data) ^ 0xFFFF)
