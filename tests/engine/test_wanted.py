@@ -109,5 +109,6 @@ def test_the_shifted_steps_alone_leave_the_rest_out(name: str) -> None:
     """Asking for one of the shifted steps computes them, and not what is made of them."""
     z, t, options = CASES["every position counts"]
     stages = cross_entropy_stages(z, t, **options, wanted=[name])
-    assert all(isinstance(getattr(stages, s), torch.Tensor) for s in ("max_logit", "exp"))
+    shifted = ("max_logit", "shifted", "exp", "sum_exp")
+    assert all(isinstance(getattr(stages, s), torch.Tensor) for s in shifted)
     assert stages.log_sum_exp is None and stages.predicted is None and stages.softmax is None
